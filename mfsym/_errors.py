@@ -1,0 +1,23 @@
+"""The one small hierarchy of errors raised for misuse (STYLE §6)."""
+
+from __future__ import annotations
+
+
+class MfsymError(Exception):
+    """Base of every error mfsym raises for bad input."""
+
+
+class FamilyError(MfsymError, ValueError):
+    """A family was declared or used with invalid arguments."""
+
+
+class DataError(MfsymError, ValueError):
+    """Data (samples, populations, inputs) are malformed or do not fit the family."""
+
+
+class MeasureError(MfsymError, ValueError):
+    """A measure (particles and masses) is malformed or does not fit the family."""
+
+
+class CertificateError(MfsymError, ValueError):
+    """A certificate or spec file is malformed."""

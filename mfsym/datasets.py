@@ -1,0 +1,1 @@
+"""Data generators and known non-global configurations (placeholder: being written, issue 3)."""

@@ -1,0 +1,195 @@
+"""The abstract family contract (STYLE §1): blocks, neuron map, homogeneity class, references.
+
+A family is a neuron map $\\varphi(\\theta; x) \\in \\mathbb{R}^k$ with parameters
+$\\theta \\in \\mathbb{R}^p$ made of named blocks. Numeric kernels are vectorised over
+``Q`` query parameters and ``n`` inputs; every derivative a kernel returns is with respect to the
+flattened parameter vector, in the order of :attr:`Family.blocks`.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .._errors import FamilyError
+from .._types import FloatArray
+from .._validate import as_float_array
+
+
+@dataclass(frozen=True)
+class Componentwise:
+    """An expanded componentwise sympy neuron at concrete sizes: the ground truth of the tests.
+
+    ``params`` maps each block name to a sympy Matrix (or Symbol for a scalar block) of the same
+    shape; ``inputs`` does the same for the input; ``expr`` is the ``(k, 1)`` neuron; ``theta`` is
+    the flat list of parameter symbols in packing order, ``x`` the flat list of input symbols.
+    """
+
+    params: dict[str, Any]
+    inputs: dict[str, Any]
+    expr: sp.Matrix
+    theta: list[sp.Symbol]
+    x: list[sp.Symbol]
+
+
+class Homogeneous:
+    """Capability: $\\varphi(t\\theta; x) = t^q \\varphi(\\theta; x)$ for $t > 0$ (attribute ``degree`` = q)."""
+
+    degree: int
+
+
+class OutputLinear:
+    """Capability: $\\varphi(\\theta; x) = A\\,\\psi(\\eta; x)$, linear in the output block ``outer``.
+
+    ``outer`` names the block $A$ (shape ``(k, q)``, or ``(k,)`` when $q = 1$); ``inner`` lists the
+    blocks of $\\eta$; :meth:`feature` evaluates $\\psi$.
+    """
+
+    outer: str
+    inner: tuple[str, ...]
+
+    def feature(self, etas: FloatArray, X: FloatArray) -> FloatArray:  # pragma: no cover - abstract
+        """$\\psi(\\eta_q; x_i)$ for inner parameters ``etas`` (Q, p_eta): returns (Q, n, q)."""
+        raise NotImplementedError
+
+
+class Family(abc.ABC):
+    """A neuron family $\\varphi(\\theta; x) \\in \\mathbb{R}^k$ (abstract).
+
+    Attributes
+    ----------
+    name : str
+        Short name used by the command line and in reports.
+    blocks : dict[str, tuple[int, ...]]
+        Ordered per-particle block shapes; the packed parameter is their concatenation.
+    input_shape : tuple[int, ...]
+        Shape of one input $x_i$: ``(d,)`` or ``(tokens, d)``.
+    out_dim : int
+        Output dimension $k$.
+    references : tuple[str, ...]
+        The works whose equations the family implements.
+    """
+
+    name: str = "family"
+    references: tuple[str, ...] = ()
+
+    def __init__(self, blocks: dict[str, tuple[int, ...]], input_shape: tuple[int, ...], out_dim: int):
+        self.blocks = dict(blocks)
+        self.input_shape = tuple(input_shape)
+        self.out_dim = int(out_dim)
+        self._slices: dict[str, slice] = {}
+        start = 0
+        for key, shape in self.blocks.items():
+            size = math.prod(shape)
+            self._slices[key] = slice(start, start + size)
+            start += size
+        self.p = start
+
+    # ------------------------------------------------------------------ packing
+    def pack(self, **blocks: Any) -> FloatArray:
+        """Concatenate blocks with a leading dimension Q into a ``(Q, p)`` array."""
+        missing = [k for k in self.blocks if k not in blocks]
+        extra = [k for k in blocks if k not in self.blocks]
+        if missing or extra:
+            raise FamilyError(
+                f"pack: expected blocks {list(self.blocks)}, got {sorted(blocks)}"
+                + (f" (missing {missing})" if missing else "")
+                + (f" (unknown {extra})" if extra else "")
+            )
+        parts, Q = [], None
+        for key, shape in self.blocks.items():
+            arr = as_float_array(blocks[key], key, FamilyError)
+            if arr.ndim != len(shape) + 1 or arr.shape[1:] != shape:
+                raise FamilyError(f"{key}: expected shape (Q, {', '.join(map(str, shape))}{',' if len(shape) == 0 else ''}) "
+                                  f"with a leading particle dimension, got {arr.shape}")
+            if Q is None:
+                Q = arr.shape[0]
+            elif arr.shape[0] != Q:
+                raise FamilyError(f"{key}: leading dimension {arr.shape[0]} differs from the other blocks' {Q}")
+            parts.append(arr.reshape(arr.shape[0], -1))
+        return np.concatenate(parts, axis=1)
+
+    def unpack(self, thetas: Any) -> dict[str, FloatArray]:
+        """Split ``(Q, p)`` parameters into blocks with a leading dimension Q."""
+        arr = self.check_thetas(thetas)
+        return {k: arr[:, s].reshape((arr.shape[0],) + self.blocks[k]) for k, s in self._slices.items()}
+
+    def check_thetas(self, thetas: Any, name: str = "thetas") -> FloatArray:
+        """Validate a ``(Q, p)`` parameter array for this family."""
+        arr = as_float_array(thetas, name, FamilyError, ndim=2)
+        if arr.shape[1] != self.p:
+            raise FamilyError(f"{name}: expected shape (Q, {self.p}) for family {self.name} with blocks "
+                              f"{self.blocks}, got {arr.shape}")
+        return arr
+
+    def block_slice(self, name: str) -> slice:
+        """Columns of block ``name`` in the packed parameter."""
+        if name not in self._slices:
+            raise FamilyError(f"block: expected one of {list(self.blocks)}, got {name!r}")
+        return self._slices[name]
+
+    # ------------------------------------------------------------------ numeric kernels
+    @abc.abstractmethod
+    def phi(self, thetas: FloatArray, X: FloatArray) -> FloatArray:
+        """$\\varphi(\\theta_q; x_i)$: ``(Q, p)``, ``(n, *input_shape)`` -> ``(Q, n, k)``."""
+
+    @abc.abstractmethod
+    def jacobian(self, thetas: FloatArray, X: FloatArray) -> FloatArray:
+        """$\\partial\\varphi_c/\\partial\\theta$: -> ``(Q, n, k, p)``."""
+
+    @abc.abstractmethod
+    def vjp(self, thetas: FloatArray, X: FloatArray, U: FloatArray) -> FloatArray:
+        """$\\sum_i \\nabla_\\theta\\varphi(\\theta_q; x_i)^\\top u_i$ for weights ``U`` ``(n, k)`` -> ``(Q, p)``."""
+
+    @abc.abstractmethod
+    def hessian_contract(self, thetas: FloatArray, X: FloatArray, U: FloatArray) -> FloatArray:
+        """$\\sum_i \\sum_c u_{ic} \\nabla^2_\\theta \\varphi_c(\\theta_q; x_i)$ -> ``(Q, p, p)``."""
+
+    @abc.abstractmethod
+    def componentwise(self) -> Componentwise:
+        """The expanded componentwise sympy neuron at this family's concrete sizes."""
+
+    # ------------------------------------------------------------------ misc
+    def random_particles(self, m: int, seed: int | np.random.Generator | None = 0, scale: float = 1.0) -> FloatArray:
+        """``m`` particles with i.i.d. $N(0, \\mathrm{scale}^2)$ entries (``(m, p)``), seeded."""
+        rng = np.random.default_rng(seed)
+        return scale * rng.standard_normal((m, self.p))
+
+    def random_inputs(self, n: int, seed: int | np.random.Generator | None = 0) -> FloatArray:
+        """``n`` standard Gaussian inputs ``(n, *input_shape)``, seeded."""
+        rng = np.random.default_rng(seed)
+        return rng.standard_normal((n,) + self.input_shape)
+
+    @property
+    def homogeneity(self) -> str:
+        """A short description of the homogeneity class."""
+        parts = []
+        if isinstance(self, OutputLinear):
+            parts.append(f"output-linear in {self.outer}")
+        if isinstance(self, Homogeneous):
+            parts.append(f"{self.degree}-homogeneous")
+        return ", ".join(parts) or "general"
+
+    def __repr__(self) -> str:
+        blocks = ", ".join(f"{k}{v}" for k, v in self.blocks.items())
+        return f"{type(self).__name__}({self.name}: {blocks}; input {self.input_shape}; k={self.out_dim}; {self.homogeneity})"
+
+
+@functools.lru_cache(maxsize=None)
+def with_capabilities(base: type, output_linear: bool, homogeneous: bool) -> type:
+    """The subclass of ``base`` that also carries the capability types asked for."""
+    bases: tuple[type, ...] = (base,)
+    if output_linear:
+        bases += (OutputLinear,)
+    if homogeneous:
+        bases += (Homogeneous,)
+    if len(bases) == 1:
+        return base
+    name = "".join(b.__name__ for b in bases[1:]) + base.__name__
+    return type(name, bases, {"__module__": base.__module__, "__doc__": base.__doc__})

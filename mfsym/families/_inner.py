@@ -1,0 +1,261 @@
+"""Inner maps $\\psi(\\eta; x)$ and their block-level chain rule, written once per kind of map.
+
+Three kinds cover the built-in families:
+
+* :class:`Ridge` -- $\\psi = \\sigma(w^\\top x + b)$ (scalar), any activation $\\sigma$ given as a
+  sympy expression; sympy takes its derivatives, which are then evaluated elementwise.
+* :class:`SoftmaxAttention` -- $\\psi(W; X) = X^\\top \\mathrm{softmax}(X W x_q)$ with $x_q$ the last
+  token (Petit, Poon & Peyré 2026, multi-head attention).
+* :class:`SeparableKernel` -- $\\psi(t; x) = \\prod_j \\kappa(x_j - t_j)$ (sparse-spike deconvolution,
+  Chizat & Bach 2018, §5).
+
+Each provides values, Jacobians, vector-Jacobian products and contracted Hessians vectorised over
+``Q`` parameters and ``n`` inputs, plus its componentwise sympy expression at concrete sizes.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import scipy.special as sps
+import sympy as sp
+
+from .._types import FloatArray
+
+Z = sp.Symbol("z", real=True)
+S = sp.Symbol("s", real=True)
+U = sp.Symbol("u", real=True)
+
+_NUMERIC = [{"Heaviside": lambda z, h0=0.0: (np.asarray(z) > 0).astype(float), "erf": sps.erf}, "numpy"]
+
+
+def _broadcast(fn: Callable, *args: FloatArray) -> FloatArray:
+    out = fn(*args)
+    return np.broadcast_to(np.asarray(out, dtype=float), np.broadcast(*args).shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    """A scalar nonlinearity $\\sigma(z)$ declared by its sympy expression.
+
+    Derivatives are taken by sympy, Dirac terms of piecewise-linear activations dropped (they
+    vanish almost everywhere), and, where ``self_subs`` is given, rewritten in terms of
+    $s = \\sigma(z)$ (e.g. $\\sigma' = s(1 - s)$ for the logistic sigmoid). Numerically $s$ comes from
+    the stable primitive ``numeric``.
+    """
+
+    name: str
+    symbol: str  # LaTeX name of the function
+    expr: sp.Expr
+    numeric: Callable[[FloatArray], FloatArray]
+    self_subs: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def derivative(self, order: int) -> sp.Expr:
+        """$\\sigma^{(order)}$ as an expression in $z$ and $s = \\sigma(z)$."""
+        key = ("d", order)
+        if key not in self._cache:
+            e = sp.diff(self.expr, Z, order) if order else self.expr
+            e = e.replace(sp.DiracDelta, lambda *a: sp.S.Zero)
+            if order and self.self_subs:
+                e = sp.factor(sp.simplify(e.subs(dict(self.self_subs))))
+            self._cache[key] = sp.simplify(e) if order else e
+        return self._cache[key]
+
+    def derivative_in_z(self, order: int) -> sp.Expr:
+        """$\\sigma^{(order)}(z)$ as an expression of $z$ alone."""
+        return self.derivative(order).subs(S, self.expr)
+
+    def numeric_derivatives(self, order: int = 2) -> list[Callable[[FloatArray], FloatArray]]:
+        """Vectorised callables $[\\sigma, \\sigma', \\dots]$ of a float array."""
+        key = ("n", order)
+        if key not in self._cache:
+            fns = [self.numeric]
+            for k in range(1, order + 1):
+                f = sp.lambdify((Z, S), self.derivative(k), modules=_NUMERIC)
+                fns.append(lambda z, f=f: _broadcast(f, z, self.numeric(z)))
+            self._cache[key] = fns
+        return self._cache[key]
+
+
+class InnerMap(abc.ABC):
+    """$\\psi(\\eta; x) \\in \\mathbb{R}^q$; ``blocks`` are the blocks of $\\eta$ in packing order."""
+
+    blocks: dict[str, tuple[int, ...]]
+    dim: int
+    input_shape: tuple[int, ...]
+
+    @property
+    def p(self) -> int:
+        return int(sum(np.prod(s, dtype=int) for s in self.blocks.values()))
+
+    @abc.abstractmethod
+    def value(self, eta: FloatArray, X: FloatArray) -> FloatArray:
+        """``(Q, p_eta)``, ``(n, ...)`` -> ``(Q, n, q)``."""
+
+    @abc.abstractmethod
+    def jacobian(self, eta: FloatArray, X: FloatArray) -> FloatArray:
+        """-> ``(Q, n, q, p_eta)``."""
+
+    @abc.abstractmethod
+    def vjp(self, eta: FloatArray, X: FloatArray, W: FloatArray) -> FloatArray:
+        """$\\sum_i \\partial_\\eta\\psi(\\eta_q; x_i)^\\top w_{qi}$ for ``W`` ``(Q, n, q)`` -> ``(Q, p_eta)``."""
+
+    @abc.abstractmethod
+    def hessian_contract(self, eta: FloatArray, X: FloatArray, W: FloatArray) -> FloatArray:
+        """$\\sum_i \\sum_j w_{qij} \\nabla^2_\\eta \\psi_j(\\eta_q; x_i)$ -> ``(Q, p_eta, p_eta)``."""
+
+    @abc.abstractmethod
+    def componentwise(self, params: dict[str, sp.Matrix], x: sp.Matrix) -> sp.Matrix:
+        """$\\psi$ as a ``(q, 1)`` sympy Matrix in the given component symbols."""
+
+
+class Ridge(InnerMap):
+    """$\\psi(w, b; x) = \\sigma(w^\\top x + b)$; the bias is handled by augmenting $x$ with a 1."""
+
+    def __init__(self, activation: Activation, d: int, bias: bool):
+        self.activation, self.d, self.bias = activation, d, bias
+        self.blocks = {"w": (d,), **({"b": ()} if bias else {})}
+        self.dim = 1
+        self.input_shape = (d,)
+
+    def _aug(self, X: FloatArray) -> FloatArray:
+        return np.concatenate([X, np.ones((X.shape[0], 1))], axis=1) if self.bias else X
+
+    def preactivation(self, eta: FloatArray, X: FloatArray) -> FloatArray:
+        """$z_{qi} = w_q^\\top x_i + b_q$: ``(Q, n)``."""
+        return eta @ self._aug(X).T
+
+    def value(self, eta, X):
+        return self.activation.numeric(self.preactivation(eta, X))[..., None]
+
+    def jacobian(self, eta, X):
+        Xa = self._aug(X)
+        d1 = self.activation.numeric_derivatives(1)[1](self.preactivation(eta, X))
+        return (d1[..., None] * Xa[None])[:, :, None, :]
+
+    def vjp(self, eta, X, W):
+        Xa = self._aug(X)
+        d1 = self.activation.numeric_derivatives(1)[1](eta @ Xa.T)
+        return (W[..., 0] * d1) @ Xa
+
+    def hessian_contract(self, eta, X, W):
+        Xa = self._aug(X)
+        d2 = self.activation.numeric_derivatives(2)[2](eta @ Xa.T)
+        h = W[..., 0] * d2
+        return np.einsum("qn,ni,nj->qij", h, Xa, Xa, optimize=True)
+
+    def componentwise(self, params, x):
+        z = (params["w"].T * x)[0, 0] + (params["b"] if self.bias else 0)
+        return sp.Matrix([self.activation.expr.subs(Z, z)])
+
+
+class SoftmaxAttention(InnerMap):
+    """$\\psi(W; X) = X^\\top p$, $p = \\mathrm{softmax}(s)$, $s_t = x_t^\\top W x_q$, $x_q$ the last token."""
+
+    def __init__(self, d: int, tokens: int):
+        self.d, self.tokens = d, tokens
+        self.blocks = {"W": (d, d)}
+        self.dim = d
+        self.input_shape = (tokens, d)
+
+    def softmax(self, eta: FloatArray, X: FloatArray) -> FloatArray:
+        """Attention weights $p_{qit}$: ``(Q, n, T)``."""
+        d = self.d
+        Wm = eta.reshape(-1, d, d)
+        v = np.einsum("qde,ne->qnd", Wm, X[:, -1, :], optimize=True)
+        s = np.einsum("ntd,qnd->qnt", X, v, optimize=True)
+        s = s - s.max(axis=-1, keepdims=True)
+        e = np.exp(s)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def value(self, eta, X):
+        return np.einsum("qnt,ntd->qnd", self.softmax(eta, X), X, optimize=True)
+
+    def jacobian(self, eta, X):
+        p = self.softmax(eta, X)
+        psi = np.einsum("qnt,ntd->qnd", p, X, optimize=True)
+        # X^T (diag p - p p^T) X = sum_t p_t x_t x_t^T - psi psi^T
+        C = np.einsum("qnt,ntj,nta->qnja", p, X, X, optimize=True) - psi[..., :, None] * psi[..., None, :]
+        J = np.einsum("qnja,nb->qnjab", C, X[:, -1, :], optimize=True)
+        return J.reshape(J.shape[0], J.shape[1], self.d, self.d * self.d)
+
+    def vjp(self, eta, X, W):
+        p = self.softmax(eta, X)
+        e = np.einsum("ntd,qnd->qnt", X, W, optimize=True)
+        g = p * (e - np.sum(p * e, axis=-1, keepdims=True))
+        G = np.einsum("qnt,nta->qna", g, X, optimize=True)
+        return np.einsum("qna,nb->qab", G, X[:, -1, :], optimize=True).reshape(eta.shape[0], -1)
+
+    def hessian_contract(self, eta, X, W):
+        p = self.softmax(eta, X)
+        psi = np.einsum("qnt,ntd->qnd", p, X, optimize=True)
+        e = np.einsum("ntd,qnd->qnt", X, W, optimize=True)
+        pc = p * (e - np.sum(p * e, axis=-1, keepdims=True))
+        G = np.einsum("qnt,nta->qna", pc, X, optimize=True)
+        # X^T M X with M = diag(pc) - pc p^T - p pc^T
+        C = (np.einsum("qnt,nta,ntc->qnac", pc, X, X, optimize=True)
+             - G[..., :, None] * psi[..., None, :] - psi[..., :, None] * G[..., None, :])
+        xq = X[:, -1, :]
+        H = np.einsum("qnac,nb,ne->qabce", C, xq, xq, optimize=True)
+        return H.reshape(eta.shape[0], self.d * self.d, self.d * self.d)
+
+    def componentwise(self, params, x):
+        Wm, Xm = params["W"], x
+        xq = Xm[self.tokens - 1, :].T
+        s = [(Xm[t, :] * Wm * xq)[0, 0] for t in range(self.tokens)]
+        den = sum(sp.exp(st) for st in s)
+        p = sp.Matrix([sp.exp(st) / den for st in s])
+        return Xm.T * p
+
+
+class SeparableKernel(InnerMap):
+    """$\\psi(t; x) = \\prod_{j=1}^d \\kappa(x_j - t_j)$ for a 1-D profile $\\kappa(u)$ (sympy expression)."""
+
+    def __init__(self, profile: sp.Expr, d: int, numeric: Callable | None = None):
+        self.profile, self.d = profile, d
+        self.blocks = {"t": (d,)}
+        self.dim = 1
+        self.input_shape = (d,)
+        derivs = [sp.lambdify(U, sp.diff(profile, U, k), modules=_NUMERIC) for k in range(3)]
+        self._k = [lambda u, f=f: _broadcast(f, u) for f in derivs]
+        if numeric is not None:
+            self._k[0] = numeric
+
+    def _parts(self, eta, X):
+        u = X[None, :, :] - eta[:, None, :]
+        return [k(u) for k in self._k]
+
+    @staticmethod
+    def _prod_except(k0: FloatArray, skip: tuple[int, ...]) -> FloatArray:
+        keep = [j for j in range(k0.shape[-1]) if j not in skip]
+        return np.prod(k0[..., keep], axis=-1) if keep else np.ones(k0.shape[:-1])
+
+    def value(self, eta, X):
+        k0 = self._k[0](X[None, :, :] - eta[:, None, :])
+        return np.prod(k0, axis=-1)[..., None]
+
+    def jacobian(self, eta, X):
+        k0, k1, _ = self._parts(eta, X)
+        J = np.stack([-k1[..., j] * self._prod_except(k0, (j,)) for j in range(self.d)], axis=-1)
+        return J[:, :, None, :]
+
+    def vjp(self, eta, X, W):
+        return np.einsum("qnj,qn->qj", self.jacobian(eta, X)[:, :, 0, :], np.broadcast_to(W[..., 0], (eta.shape[0], X.shape[0])))
+
+    def hessian_contract(self, eta, X, W):
+        k0, k1, k2 = self._parts(eta, X)
+        Q, n, d = k0.shape
+        H = np.empty((Q, n, d, d))
+        for j in range(d):
+            H[:, :, j, j] = k2[..., j] * self._prod_except(k0, (j,))
+            for l in range(j + 1, d):
+                H[:, :, j, l] = H[:, :, l, j] = k1[..., j] * k1[..., l] * self._prod_except(k0, (j, l))
+        return np.einsum("qnjl,qn->qjl", H, np.broadcast_to(W[..., 0], (Q, n)))
+
+    def componentwise(self, params, x):
+        t = params["t"]
+        return sp.Matrix([sp.prod([self.profile.subs(U, x[j] - t[j]) for j in range(self.d)])])

@@ -1,0 +1,32 @@
+"""Two-layer network neuron with the bounded activation tanh (Petit, Poon & Peyré 2026)."""
+
+from __future__ import annotations
+
+from ._activations import TANH
+from ._neuron import NeuronFamily
+from ._ridge import ridge_family
+
+
+def tanh(d: int, outputs: int = 1, bias: bool = True) -> NeuronFamily:
+    r"""Neurons $\varphi(a, w, b; x) = a\,s(w^\top x + b)$ with $s(z) = \tanh(z)$.
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    outputs : int
+        Output dimension $k$ of the block ``a`` ``(k,)``; 0 fixes $a = 1$ (masses carry the sign).
+    bias : bool
+        Whether a bias block ``b`` ``()`` is trained.
+
+    Returns
+    -------
+    An output-linear family ($A = a$, $\eta = (w, b)$) when outputs > 0, else a general one.
+
+    References
+    ----------
+    Petit, Poon & Peyré 2026 (arXiv 2605.10775): bounded nonlinearities, scalar and vector outputs.
+    """
+    return ridge_family(TANH, d, outputs, bias, degree=None,
+                        references=("Petit, Poon & Peyré 2026, arXiv 2605.10775",
+                                    "Chizat & Bach 2018, arXiv 1805.09545, §2.2"))

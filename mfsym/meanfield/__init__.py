@@ -1,0 +1,1 @@
+"""Mean-field optimality and escaping active sets (placeholder: being written, issue 4)."""

@@ -1,0 +1,1 @@
+"""Lazy regime (placeholder: being written, issue 6)."""
