@@ -1,0 +1,475 @@
+"""Certificates: three-valued ball-arithmetic claims, their JSON form and :func:`verify` (DESIGN §1.7).
+
+Every claim is an inequality ``quantity < threshold`` (or ``<=``) whose left side is enclosed in a
+python-flint ball from exact symbolic derivative formulas (:mod:`._enclose`); its outcome is
+``proved`` (the whole ball satisfies it), ``refuted`` (no point of the ball does) or ``undecided``.
+A certificate is plain JSON holding everything needed to recompute it from scratch: the family
+(name and options, or the sympy ``srepr`` of a custom neuron), the data and the measure (floats
+written exactly, ``float.hex`` or little-endian float64 in base64), the witnesses, the precision,
+each claim with its enclosure, and the mfsym version. :func:`verify` rebuilds the problem and
+recomputes every claim.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import json
+import re
+from typing import Any
+
+import flint
+import numpy as np
+import sympy as sp
+
+from .._errors import CertificateError, MfsymError
+from ..data import Samples
+from ._ball import Undecided, interval_of, precision, to_interval_hex
+from ._enclose import BallProblem, balls
+
+FORMAT = "mfsym-certificate/1"
+PD_LIMIT = 1500
+
+
+class Outcome(str, enum.Enum):
+    """Outcome of one certified inequality."""
+
+    PROVED = "proved"
+    REFUTED = "refuted"
+    UNDECIDED = "undecided"
+
+    @property
+    def message(self) -> str:
+        return {"proved": "the inequality holds for every point of the enclosure",
+                "refuted": "the enclosure lies entirely on the wrong side: the inequality is false",
+                "undecided": "the enclosure straddles the threshold: raise the precision or refine the point"}[self.value]
+
+
+# ---------------------------------------------------------------------------- encoding
+def encode(arr: Any) -> dict:
+    """An exact JSON form of a float array (``float.hex`` for small arrays, base64 float64 otherwise)."""
+    a = np.ascontiguousarray(np.asarray(arr, dtype=np.float64))
+    if a.size <= 4096:
+        return {"shape": list(a.shape), "hex": [float(v).hex() for v in a.ravel()]}
+    return {"shape": list(a.shape), "base64": base64.b64encode(a.astype("<f8").tobytes()).decode("ascii")}
+
+
+def decode(obj: Any, name: str) -> np.ndarray:
+    """Inverse of :func:`encode`; malformed input raises :class:`CertificateError` naming ``name``."""
+    if not isinstance(obj, dict) or "shape" not in obj or not ({"hex", "base64"} & set(obj)):
+        raise CertificateError(f"{name}: expected {{'shape': [...], 'hex': [...]}} or base64, got {str(obj)[:80]!r}")
+    shape = obj["shape"]
+    if not isinstance(shape, list) or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shape):
+        raise CertificateError(f"{name}.shape: expected a list of non-negative ints, got {shape!r}")
+    size = int(np.prod(shape, dtype=np.int64))
+    try:
+        if "hex" in obj:
+            vals = obj["hex"]
+            if not isinstance(vals, list):
+                raise ValueError("hex is not a list")
+            a = np.array([float.fromhex(v) for v in vals], dtype=np.float64)
+        else:
+            a = np.frombuffer(base64.b64decode(obj["base64"], validate=True), dtype="<f8").astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CertificateError(f"{name}: could not decode the floats ({exc})") from None
+    if a.size != size:
+        raise CertificateError(f"{name}: {a.size} values do not fill the shape {shape}")
+    if not np.all(np.isfinite(a)):
+        raise CertificateError(f"{name}: expected finite values")
+    return a.reshape(shape)
+
+
+def _hexf(x: float) -> str:
+    return float(x).hex()
+
+
+def _unhex(s: Any, name: str) -> float:
+    if not isinstance(s, str):
+        raise CertificateError(f"{name}: expected a float.hex string, got {s!r}")
+    try:
+        return float.fromhex(s)
+    except ValueError:
+        raise CertificateError(f"{name}: expected a float.hex string, got {s!r}") from None
+
+
+# ---------------------------------------------------------------------------- family / problem
+_RIDGE_LIKE = ("relu", "sigmoid", "tanh", "erf", "attention")
+_SREPR_NAMES = {"Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Max", "Min", "Heaviside", "Abs",
+                "exp", "log", "tanh", "erf", "sin", "cos", "tan", "atan", "asin", "acos", "atan2", "sinh", "cosh",
+                "sign", "pi", "E", "Half", "One", "NegativeOne", "Zero", "ImmutableDenseMatrix", "MutableDenseMatrix",
+                "Matrix", "True", "False", "real", "positive", "precision", "sqrt", "DiracDelta"}
+
+
+def _safe_sympify(text: Any, name: str):
+    """Rebuild a sympy expression from its ``srepr`` without evaluating arbitrary code."""
+    if not isinstance(text, str) or len(text) > 2_000_000:
+        raise CertificateError(f"{name}: expected an srepr string, got {type(text).__name__}")
+    stripped = re.sub(r"'[A-Za-z_][A-Za-z_0-9]*'", "''", text)
+    for ident in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", stripped):
+        if ident not in _SREPR_NAMES:
+            raise CertificateError(f"{name}: unexpected name {ident!r} in the expression")
+    if re.search(r"[^A-Za-z_0-9'(),.=\[\]\s+-]", stripped):
+        raise CertificateError(f"{name}: unexpected characters in the expression")
+    namespace = {k: getattr(sp, k) for k in _SREPR_NAMES if hasattr(sp, k)}
+    namespace.update({"True": True, "False": False, "Half": sp.S.Half, "One": sp.S.One,
+                      "NegativeOne": sp.S.NegativeOne, "Zero": sp.S.Zero})
+    try:
+        return eval(text, {"__builtins__": {}}, namespace)  # noqa: S307 - names checked above
+    except Exception as exc:
+        raise CertificateError(f"{name}: could not rebuild the expression ({exc})") from None
+
+
+def family_spec(fam) -> dict:
+    """The family as JSON: built-in name and options, or a custom neuron's ``srepr``."""
+    from ..families._registry import FACTORIES
+
+    expr = sp.srepr(fam.componentwise().expr)
+    settings = getattr(fam, "settings", None)
+    if fam.name in FACTORIES and isinstance(settings, dict):
+        opts = dict(settings)
+        if fam.name in _RIDGE_LIKE:
+            opts["outputs"] = fam.out_dim if getattr(fam, "outer", None) else 0
+        return {"name": fam.name, "options": opts, "expr_srepr": expr}
+    cw = fam.componentwise()
+    inputs = {}
+    for key, val in cw.inputs.items():
+        if isinstance(val, sp.MatrixBase):
+            inputs[key] = [val.shape[0]] if val.shape[1] == 1 else list(val.shape)
+        else:
+            inputs[key] = []
+    return {"name": "custom", "label": fam.name, "params": {k: list(v) for k, v in fam.blocks.items()},
+            "inputs": inputs, "expr_srepr": expr}
+
+
+def build_family(spec: Any):
+    """Rebuild a family from :func:`family_spec` output and check its neuron is the recorded one."""
+    from ..families import by_name, from_expr
+
+    if not isinstance(spec, dict) or "name" not in spec or "expr_srepr" not in spec:
+        raise CertificateError(f"problem.family: expected a dict with 'name' and 'expr_srepr', got {str(spec)[:80]!r}")
+    try:
+        if spec["name"] == "custom":
+            expr = _safe_sympify(spec["expr_srepr"], "problem.family.expr_srepr")
+            params = {k: tuple(v) for k, v in spec["params"].items()}
+            inputs = {k: tuple(v) for k, v in spec["inputs"].items()}
+            fam = from_expr(expr, params=params, inputs=inputs, name=str(spec.get("label", "custom")))
+        else:
+            opts = spec.get("options", {})
+            if not isinstance(opts, dict):
+                raise CertificateError(f"problem.family.options: expected a dict, got {opts!r}")
+            fam = by_name(spec["name"], **opts)
+    except CertificateError:
+        raise
+    except (MfsymError, KeyError, TypeError, AttributeError) as exc:
+        raise CertificateError(f"problem.family: could not rebuild the family ({exc})") from None
+    return fam
+
+
+def problem_spec(prob, mu) -> dict:
+    """The problem and the measure as exact JSON."""
+    if not isinstance(prob.data, Samples):
+        data = {"kind": type(prob.data).__name__}
+    else:
+        data = {"kind": "samples", "X": encode(prob.data.X), "Y": encode(prob.data.Y)}
+    return {"family": family_spec(prob.family), "data": data, "loss": prob.loss_name, "reg": _hexf(prob.reg),
+            "measure": {"particles": encode(mu.particles), "masses": encode(mu.masses)}}
+
+
+def digest(spec: dict) -> str:
+    """SHA-256 of the canonical JSON of the problem and measure (binds the claims to their inputs)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def rebuild(spec: Any):
+    """``(Problem, Measure)`` from :func:`problem_spec` output; ``None`` for data it cannot rebuild."""
+    from ..measure import Measure
+    from ..problem import Problem
+
+    if not isinstance(spec, dict):
+        raise CertificateError(f"problem: expected a dict, got {type(spec).__name__}")
+    for key in ("family", "data", "loss", "reg", "measure"):
+        if key not in spec:
+            raise CertificateError(f"problem: missing key {key!r}")
+    fam = build_family(spec["family"])
+    if sp.srepr(fam.componentwise().expr) != spec["family"]["expr_srepr"]:
+        return "mismatch"
+    data = spec["data"]
+    if not isinstance(data, dict) or data.get("kind") != "samples":
+        return None
+    try:
+        samples = Samples(decode(data.get("X"), "problem.data.X"), decode(data.get("Y"), "problem.data.Y"))
+        prob = Problem(fam, samples, loss=spec["loss"], reg=_unhex(spec["reg"], "problem.reg"))
+        meas = spec["measure"]
+        if not isinstance(meas, dict):
+            raise CertificateError("problem.measure: expected a dict with 'particles' and 'masses'")
+        mu = Measure(fam, decode(meas.get("particles"), "problem.measure.particles"),
+                     decode(meas.get("masses"), "problem.measure.masses"))
+    except CertificateError:
+        raise
+    except MfsymError as exc:
+        raise CertificateError(f"problem: inconsistent data or measure ({exc})") from None
+    return prob, mu
+
+
+# ---------------------------------------------------------------------------- claims
+def _outcome(ball: flint.arb, relation: str, threshold: float) -> Outcome:
+    t = flint.arb(float(threshold))
+    if relation == "<":
+        return Outcome.PROVED if ball < t else Outcome.REFUTED if ball >= t else Outcome.UNDECIDED
+    if relation == "<=":
+        return Outcome.PROVED if ball <= t else Outcome.REFUTED if ball > t else Outcome.UNDECIDED
+    raise CertificateError(f"claim.relation: expected '<' or '<=', got {relation!r}")
+
+
+def _claim(name: str, statement: str, relation: str, threshold: float, ball: flint.arb | None,
+           reason: str = "", **data) -> dict:
+    if ball is None:
+        out, enc = Outcome.UNDECIDED, None
+    else:
+        out, enc = _outcome(ball, relation, threshold), to_interval_hex(ball)
+    return {"name": name, "statement": statement, "relation": relation, "threshold": _hexf(threshold),
+            "enclosure": enc, "outcome": out.value, "reason": reason or out.message, **data}
+
+
+def stationarity_claim(prob, mu, tol: float) -> dict:
+    """$\\max_{j: c_j\\ne 0}|\\nabla J_\\mu(\\theta_j)| \\le$ ``tol``."""
+    st = "max_j |grad J_mu(theta_j)| <= tol (stationarity residual)"
+    try:
+        worst, _ = BallProblem(prob, mu.particles, mu.masses).particle_gradient_norm()
+    except Undecided as exc:
+        return _claim("stationarity", st, "<=", tol, None, reason=str(exc))
+    return _claim("stationarity", st, "<=", tol, worst)
+
+
+def _nonglobal_quantity(bp: BallProblem, witness: np.ndarray, sign: int, kind: str, mu) -> flint.arb:
+    J = bp.potential(balls(witness))
+    if sign > 0:
+        return -J
+    if kind == "general":
+        live = [j for j in range(bp.m) if mu.masses[j] != 0]
+        mean = sum((bp.c[j] * bp.potential(bp.P[j]) for j in live), flint.arb(0))
+        mean = mean / sum((bp.c[j] for j in live), flint.arb(0))
+        return J - mean.min(flint.arb(0))
+    return J
+
+
+def nonglobality_claim(prob, mu, witness: np.ndarray, sign: int, kind: str) -> dict:
+    """$J_\\mu(\\hat\\theta) < 0$ (sign -1), $J_\\mu(\\hat\\theta) > 0$ (sign +1, signed masses); for the
+    general class also $J_\\mu(\\hat\\theta) < \\int J_\\mu d\\mu / \\int d\\mu$."""
+    st = {(-1, "general"): "J_mu(w) - min(0, mean_mu J_mu) < 0 (adding mass at w lowers the loss)",
+          (1, "general"): "-J_mu(w) < 0 (J_mu is not identically 0 on the sphere)"}.get(
+        (sign, kind), "J_mu(w) < 0 (adding mass at w lowers the loss)" if sign < 0 else
+        "-J_mu(w) < 0 (J_mu is not identically 0 on the sphere)")
+    data = {"witness": encode(witness), "sign": int(sign), "kind": kind}
+    try:
+        q = _nonglobal_quantity(BallProblem(prob, mu.particles, mu.masses), witness, sign, kind, mu)
+    except Undecided as exc:
+        return _claim("non-globality", st, "<", 0.0, None, reason=str(exc), **data)
+    return _claim("non-globality", st, "<", 0.0, q, **data)
+
+
+def curvature_claim(prob, mu, direction: np.ndarray, radius: float = 0.0) -> dict:
+    """$\\sup_{\\theta\\in\\mathrm{box}} v^\\top H(\\theta) v < 0$ (box of half-width ``radius``)."""
+    st = ("v^T H v < 0 at the point" if radius == 0 else
+          "sup over the box |theta - theta_hat|_inf <= radius of v^T H(theta) v < 0")
+    data = {"direction": encode(direction), "radius": _hexf(radius)}
+    name = "negative-curvature" if radius == 0 else "negative-curvature-box"
+    try:
+        q = BallProblem(prob, mu.particles, mu.masses, radius).quadratic_form(direction)
+    except Undecided as exc:
+        return _claim(name, st, "<", 0.0, None, reason=str(exc), **data)
+    return _claim(name, st, "<", 0.0, q, **data)
+
+
+def _pd_margin(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float):
+    """Enclosures of the Gershgorin margins proving $H(\\theta) + \\sigma SS^\\top - \\lambda I \\succ 0$ on
+    the box and $X^\\top X \\succ 0$, with $X$ an approximate eigenbasis computed from the midpoint."""
+    bp = BallProblem(prob, mu.particles, mu.masses, radius)
+    Hb = bp.hessian()
+    N = Hb.nrows()
+    if S.shape[1]:
+        Sb = flint.arb_mat(N, S.shape[1], [float(v) for v in S.ravel()])
+        Hb = Hb + (Sb * Sb.transpose()) * flint.arb(float(sigma))
+    Hb = Hb - flint.arb_mat(N, N, [float(lam) if i == j else 0.0 for i in range(N) for j in range(N)])
+    mid = np.array([[float(Hb[i, j].mid()) for j in range(N)] for i in range(N)])
+    _, X = np.linalg.eigh(0.5 * (mid + mid.T))
+    Xb = flint.arb_mat(N, N, [float(v) for v in X.ravel()])
+    C = Xb.transpose() * Hb * Xb
+    E = Xb.transpose() * Xb
+    return _gershgorin(C), _gershgorin(E), X
+
+
+def _gershgorin(C: flint.arb_mat) -> flint.arb:
+    """$\\min_i (C_{ii} - \\sum_{j\\ne i}|C_{ij}|)$ as a ball (> 0 proves a symmetric C positive definite)."""
+    N = C.nrows()
+    worst = None
+    for i in range(N):
+        off = sum((abs(C[i, j]) for j in range(N) if j != i), flint.arb(0))
+        margin = C[i, i] - off
+        worst = margin if worst is None else worst.min(margin)
+    return worst
+
+
+def positive_definite_claims(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float) -> list[dict]:
+    """The strict-local-minimum certificate on the slice $\\hat\\theta + S^\\perp$ (DESIGN §1.7).
+
+    Claims: (1) $H(\\theta) + \\sigma SS^\\top \\succeq \\lambda I$ for every $\\theta$ in the box
+    $|\\theta - \\hat\\theta|_\\infty \\le r$ (so $u^\\top H(\\theta) u \\ge \\lambda|u|^2$ for $u \\perp S$) --
+    the Hessian is enclosed over the box from its exact formulas, which bounds the third derivative
+    implicitly (mean-value form); (2) $|\\nabla F(\\hat\\theta)| < \\lambda r / 2$. Together:
+    $F(\\hat\\theta + u) > F(\\hat\\theta)$ on the sphere $|u| = r$ of the slice, so the slice holds a
+    unique critical point within $r$, a strict local minimum of $F$ restricted to the slice.
+    """
+    data = {"symmetry_basis": encode(S), "sigma": _hexf(sigma), "lambda_lower": _hexf(lam), "radius": _hexf(radius)}
+    st1 = "min_i Gershgorin margin of X^T (H(box) + sigma S S^T - lambda I) X > 0  (and of X^T X)"
+    st2 = "|grad F(theta_hat)| - lambda * radius / 2 < 0 (the stationarity residual is covered)"
+    N = mu.particles.size
+    if N > PD_LIMIT:
+        reason = f"dense positive-definiteness certificate limited to m p <= {PD_LIMIT} (got {N})"
+        return [_claim("positive-definite", st1, "<", 0.0, None, reason=reason, **data),
+                _claim("residual-covered", st2, "<", 0.0, None, reason=reason)]
+    try:
+        mC, mE, _ = _pd_margin(prob, mu, S, sigma, lam, radius)
+        _, gnorm = BallProblem(prob, mu.particles, mu.masses).particle_gradient_norm()
+    except Undecided as exc:
+        return [_claim("positive-definite", st1, "<", 0.0, None, reason=str(exc), **data),
+                _claim("residual-covered", st2, "<", 0.0, None, reason=str(exc))]
+    both = (-mC).max(-mE)  # < 0 iff both margins > 0
+    cover = gnorm - flint.arb(float(lam)) * flint.arb(float(radius)) / 2
+    return [_claim("positive-definite", st1, "<", 0.0, both, **data),
+            _claim("residual-covered", st2, "<", 0.0, cover)]
+
+
+# ---------------------------------------------------------------------------- verify
+def _recompute(prob, mu, claim: dict, claims: list[dict]) -> dict:
+    name = claim.get("name")
+    if name == "stationarity":
+        return stationarity_claim(prob, mu, _unhex(claim.get("threshold"), "claim.threshold"))
+    if name == "non-globality":
+        w = decode(claim.get("witness"), "claim.witness").ravel()
+        sign, kind = claim.get("sign"), claim.get("kind")
+        if sign not in (-1, 1) or kind not in ("output-linear", "homogeneous", "general"):
+            raise CertificateError(f"claim non-globality: bad sign {sign!r} or kind {kind!r}")
+        if w.size != prob.family.p:
+            raise CertificateError(f"claim.witness: expected {prob.family.p} values, got {w.size}")
+        return nonglobality_claim(prob, mu, w, sign, kind)
+    if name in ("negative-curvature", "negative-curvature-box"):
+        v = decode(claim.get("direction"), "claim.direction")
+        if v.shape != mu.particles.shape:
+            raise CertificateError(f"claim.direction: expected shape {mu.particles.shape}, got {v.shape}")
+        return curvature_claim(prob, mu, v, _unhex(claim.get("radius"), "claim.radius"))
+    if name == "positive-definite":
+        S = decode(claim.get("symmetry_basis"), "claim.symmetry_basis")
+        if S.ndim != 2 or S.shape[0] != mu.particles.size:
+            raise CertificateError(f"claim.symmetry_basis: expected shape ({mu.particles.size}, s), got {S.shape}")
+        return positive_definite_claims(prob, mu, S, _unhex(claim.get("sigma"), "claim.sigma"),
+                                        _unhex(claim.get("lambda_lower"), "claim.lambda_lower"),
+                                        _unhex(claim.get("radius"), "claim.radius"))[0]
+    if name == "residual-covered":
+        pd = next((c for c in claims if c.get("name") == "positive-definite"), None)
+        if pd is None:
+            raise CertificateError("claim residual-covered: needs a positive-definite claim")
+        S = decode(pd.get("symmetry_basis"), "claim.symmetry_basis")
+        return positive_definite_claims(prob, mu, S, _unhex(pd.get("sigma"), "claim.sigma"),
+                                        _unhex(pd.get("lambda_lower"), "claim.lambda_lower"),
+                                        _unhex(pd.get("radius"), "claim.radius"))[1]
+    raise CertificateError(f"claim.name: unknown claim {name!r}")
+
+
+def _same_enclosure(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if not (isinstance(a, list) and len(a) == 2):
+        raise CertificateError(f"claim.enclosure: expected [lo, hi] hex strings or null, got {a!r}")
+    lo1, hi1 = (_unhex(v, "claim.enclosure") if v not in ("-inf", "inf") else float(v) for v in a)
+    lo2, hi2 = (float.fromhex(v) if v not in ("-inf", "inf") else float(v) for v in b)
+    scale = max(abs(lo2), abs(hi2), 1e-300)
+    return abs(lo1 - lo2) <= 1e-12 * scale and abs(hi1 - hi2) <= 1e-12 * scale
+
+
+def _expected_verdict(outcomes: dict, cert: dict) -> set[str]:
+    st = outcomes.get("stationarity")
+    if st == "refuted":
+        return {"not-stationary"}
+    if st != "proved":
+        return {"inconclusive", "not-stationary"}
+    ng = outcomes.get("non-globality")
+    if ng == "proved":
+        return {"unstable"}
+    search = cert.get("mean_field_search") or {}
+    gv, gt = search.get("gap_value"), search.get("gap_tol")
+    if ng is None and isinstance(gv, (int, float)) and isinstance(gt, (int, float)) and gv <= gt:
+        return {"global-minimizer"}
+    return {"inconclusive"}
+
+
+def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | None:
+    """Recompute every inequality of a certificate from its own data.
+
+    Parameters
+    ----------
+    certificate : dict or str
+        A certificate (``Report.certificate``) or its JSON text.
+
+    Returns
+    -------
+    True
+        Every claim recomputes to its recorded enclosure and outcome, the inputs match their digest,
+        and the verdict and finite-width classification follow from the outcomes.
+    False
+        Anything differs (changed data, witness, bound, outcome or verdict).
+    None
+        The certificate cannot be recomputed here (e.g. population data without a ball-arithmetic
+        kernel).
+
+    Raises
+    ------
+    CertificateError
+        The certificate is malformed (missing keys, wrong types, undecodable numbers).
+    """
+    if isinstance(certificate, (str, bytes)):
+        try:
+            certificate = json.loads(certificate)
+        except ValueError as exc:
+            raise CertificateError(f"certificate: not valid JSON ({exc})") from None
+    if not isinstance(certificate, dict):
+        raise CertificateError(f"certificate: expected a dict or JSON text, got {type(certificate).__name__}")
+    if certificate.get("format") != FORMAT:
+        raise CertificateError(f"certificate.format: expected {FORMAT!r}, got {certificate.get('format')!r}")
+    for key in ("problem", "claims", "verdict", "precision_bits", "inputs_sha256", "mfsym_version"):
+        if key not in certificate:
+            raise CertificateError(f"certificate: missing key {key!r}")
+    claims = certificate["claims"]
+    if not isinstance(claims, list) or not all(isinstance(c, dict) for c in claims):
+        raise CertificateError("certificate.claims: expected a list of claim dicts")
+    bits = certificate["precision_bits"] if precision_bits is None else precision_bits
+    if digest(certificate["problem"]) != certificate["inputs_sha256"]:
+        return False
+    built = rebuild(certificate["problem"])
+    if built == "mismatch":
+        return False
+    if built is None:
+        return None
+    prob, mu = built
+    outcomes = {}
+    with precision(bits):
+        for claim in claims:
+            for key in ("name", "relation", "threshold", "enclosure", "outcome"):
+                if key not in claim:
+                    raise CertificateError(f"claim: missing key {key!r} in {str(claim)[:80]}")
+            again = _recompute(prob, mu, claim, claims)
+            if again["relation"] != claim["relation"] or again["threshold"] != claim["threshold"]:
+                return False
+            if again["outcome"] != claim["outcome"] or not _same_enclosure(claim["enclosure"], again["enclosure"]):
+                return False
+            outcomes[claim["name"]] = claim["outcome"]
+    if certificate["verdict"] not in _expected_verdict(outcomes, certificate):
+        return False
+    fw = certificate.get("finite_width") or {}
+    if fw.get("certified"):
+        need = {"strict-local-min": ("positive-definite", "residual-covered"),
+                "strict-saddle": ("negative-curvature",)}.get(fw.get("classification"))
+        if need is None or any(outcomes.get(n) != "proved" for n in need):
+            return False
+    return True

@@ -1,0 +1,328 @@
+"""``mf.check``: verdicts on a trained measure, finite width and mean field (DESIGN §1.6)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._errors import CertificateError, MeasureError
+from ..measure import Measure
+from ..problem import Problem
+from . import _certificates as C
+from ._ball import DEFAULT_PRECISION, precision
+from ._spectrum import Spectrum, spectrum
+
+
+class Verdict(str, enum.Enum):
+    """The mean-field verdict on a measure, with what to do next."""
+
+    GLOBAL = "global-minimizer"
+    UNSTABLE = "unstable"
+    NOT_STATIONARY = "not-stationary"
+    INCONCLUSIVE = "inconclusive"
+
+    @property
+    def message(self) -> str:
+        return {
+            "global-minimizer": "stationary, and the global search found no direction of descent for added mass "
+                                "(numerical evidence, not a proof)",
+            "unstable": "stationary but not a global minimizer (certified witness): unstable under mean-field "
+                        "gradient flow from any full-support initialisation; see the escaping sets",
+            "not-stationary": "the stationarity residual is above tol: refine with `mf.stationary` first",
+            "inconclusive": "nothing could be decided; see `reasons` (raise the precision, refine the point or "
+                            "widen the search)",
+        }[self.value]
+
+
+@dataclass
+class FiniteWidth:
+    """Finite-width classification of the point as a critical point of $F(\\theta_1..\\theta_m)$."""
+
+    classification: str
+    certified: bool
+    lambda_min: float
+    lambda_max: float
+    symmetry_dim: int
+    spectrum: Spectrum
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"classification": self.classification, "certified": self.certified, "lambda_min": self.lambda_min,
+                "lambda_max": self.lambda_max, "symmetry_dim": self.symmetry_dim, "note": self.note,
+                "spectrum": self.spectrum.to_dict()}
+
+
+@dataclass
+class MeanField:
+    """Mean-field side: the gap, its witness and the escaping sets."""
+
+    gap: float
+    kind: str
+    witness: np.ndarray | None
+    at_infinity: bool
+    method: str
+    certified_nonglobal: bool
+    escaping_sets: list = field(default_factory=list)
+    gap_object: Any = None
+
+    def to_dict(self) -> dict:
+        sets = []
+        for s in self.escaping_sets:
+            try:
+                sets.append(s.to_dict())
+            except Exception as exc:  # a set that cannot serialise is reported, not dropped silently
+                sets.append({"error": f"{type(exc).__name__}: {exc}"})
+        return {"gap": _num(self.gap), "kind": self.kind,
+                "witness": None if self.witness is None else [float(v) for v in self.witness],
+                "at_infinity": self.at_infinity, "method": self.method,
+                "certified_nonglobal": self.certified_nonglobal, "escaping_sets": sets}
+
+
+def _num(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)
+
+
+@dataclass
+class Report:
+    """The result of :func:`check`.
+
+    Attributes
+    ----------
+    verdict : Verdict
+        "global-minimizer", "unstable", "not-stationary" or "inconclusive" (a str enum).
+    residual : float
+        $\\max_j |\\nabla J_\\mu(\\theta_j)|$.
+    finite_width : FiniteWidth or None
+    mean_field : MeanField or None
+    certificate : dict
+        JSON-able; :func:`verify` recomputes it.
+    reasons : list of str
+        Why the verdict is what it is.
+    """
+
+    verdict: Verdict
+    residual: float
+    tol: float
+    finite_width: FiniteWidth | None
+    mean_field: MeanField | None
+    certificate: dict
+    reasons: list[str]
+    problem: Any = field(repr=False, default=None)
+
+    @property
+    def message(self) -> str:
+        """What the verdict means and what to do next."""
+        return self.verdict.message
+
+    def to_dict(self) -> dict:
+        """JSON-able summary with the certificate."""
+        return {"verdict": self.verdict.value, "message": self.message, "residual": self.residual, "tol": self.tol,
+                "finite_width": None if self.finite_width is None else self.finite_width.to_dict(),
+                "mean_field": None if self.mean_field is None else self.mean_field.to_dict(),
+                "reasons": self.reasons, "certificate": self.certificate}
+
+    def to_json(self, indent: int | None = 1) -> str:
+        """The report as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def summary(self) -> str:
+        """A few plain-text lines."""
+        lines = [f"verdict: {self.verdict.value} -- {self.message}",
+                 f"stationarity residual max_j |grad J(theta_j)| = {self.residual:.3e} (tol {self.tol:.1e})"]
+        fw = self.finite_width
+        if fw is not None:
+            lines.append(f"finite width: {fw.classification} ({'certified' if fw.certified else 'numerical'}), "
+                         f"lambda_min = {fw.lambda_min:.6g}, lambda_max = {fw.lambda_max:.6g} on the complement of "
+                         f"{fw.symmetry_dim} symmetry direction(s)")
+        mf_ = self.mean_field
+        if mf_ is not None:
+            lines.append(f"mean field: gap = {mf_.gap:.6g} ({mf_.kind}; {mf_.method}); non-globality "
+                         f"{'certified' if mf_.certified_nonglobal else 'not certified'}")
+            if mf_.witness is not None:
+                lines.append(f"  witness theta_hat = {np.array2string(np.asarray(mf_.witness), precision=4)}"
+                             + (" (far along a direction at infinity)" if mf_.at_infinity else ""))
+            for s in mf_.escaping_sets:
+                lines.append("  " + _describe_set(s))
+        for r in self.reasons:
+            lines.append(f"  note: {r}")
+        return "\n".join(lines)
+
+    def latex(self) -> str:
+        """A readable LaTeX report with the relevant formulas."""
+        from ._report import latex_report
+
+        return latex_report(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _describe_set(s) -> str:
+    try:
+        where = np.array2string(np.asarray(s.witness), precision=3)
+        bounded = {True: "bounded", False: "reaches infinity", None: "boundedness unknown"}[s.bounded]
+        return (f"escaping set K_c, c = {s.level:.4g}: around theta = {where}; growth rate {s.growth_rate:.4g}, "
+                f"margin kappa = {s.margin:.3g}, {bounded}, {s.n_components} component(s), "
+                f"{'certified' if s.certified else 'candidate'}")
+    except Exception as exc:  # describe what we can
+        return f"escaping set: {s!r} ({type(exc).__name__})"
+
+
+def _positive_float(x: Any, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not np.isfinite(x) or x <= 0:
+        raise CertificateError(f"{name}: expected a finite number > 0, got {x!r}")
+    return float(x)
+
+
+def _finite_width(prob, mu, spec: Spectrum, claims: list, bits: int, reasons: list) -> FiniteWidth:
+    sym = spec.symmetries
+    cls = spec.classification
+    certified = False
+    note = ""
+    N = mu.particles.size
+    if cls == "strict-saddle":
+        v = spec.eigenvectors[:, 0].reshape(mu.particles.shape)
+        v = v / np.max(np.abs(v))
+        point = C.curvature_claim(prob, mu, v, 0.0)
+        claims.append(point)
+        certified = point["outcome"] == "proved"
+        if certified:
+            scale = max(1.0, float(np.max(np.abs(mu.particles))))
+            for rho in (1e-4, 1e-6, 1e-8):
+                box = C.curvature_claim(prob, mu, v, rho * scale)
+                if box["outcome"] == "proved":
+                    claims.append(box)
+                    note = f"v^T H v < 0 uniformly on the box of half-width {rho * scale:.1e}"
+                    break
+        else:
+            reasons.append(f"negative curvature not certified: {point['reason']}")
+    elif cls == "strict-local-min":
+        lam = spec.lambda_min / 2
+        gnorm = np.linalg.norm(prob.particle_gradient(mu))
+        radius = max(8 * gnorm / spec.lambda_min, 1e-12 * max(1.0, float(np.max(np.abs(mu.particles)))))
+        sigma = abs(spec.lambda_max) + spec.lambda_min + 1.0
+        pd = C.positive_definite_claims(prob, mu, sym.basis, sigma, lam, radius)
+        claims.extend(pd)
+        certified = all(c["outcome"] == "proved" for c in pd)
+        if certified and not sym.group_action:
+            note = ("positive definite on the complement of the symmetry directions, which include identical "
+                    "particles (a flat family of equivalent measures, not a group action): strict modulo that family")
+        if not certified:
+            reasons.append("strict local minimum not certified: " + "; ".join(c["reason"] for c in pd
+                                                                                if c["outcome"] != "proved"))
+    else:
+        reasons.append(f"finite width: the Hessian is singular on the complement of the {sym.dim} symmetry "
+                       f"direction(s) (lambda_min = {spec.lambda_min:.3g}); higher-order terms decide")
+    if N > C.PD_LIMIT and cls == "strict-local-min":
+        note = note or f"m p = {N} above the dense certificate limit"
+    return FiniteWidth(cls, certified, spec.lambda_min, spec.lambda_max, sym.dim, spec, note)
+
+
+def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | None = None, seed: int = 0,
+          precision_bits: int = DEFAULT_PRECISION, escaping: bool = True, restarts: int = 12) -> Report:
+    """Decide whether ``mu`` is stationary, a global minimizer, or unstable as a measure (DESIGN §1.6).
+
+    Parameters
+    ----------
+    prob : Problem
+    mu : Measure
+    tol : float
+        Stationarity tolerance on $\\max_j|\\nabla J_\\mu(\\theta_j)|$.
+    gap_tol : float, optional
+        Gap below which the point is reported a global minimizer (default ``tol``).
+    seed : int
+        Seeds the global search and the Lanczos start.
+    precision_bits : int
+        Ball-arithmetic precision of the certificates.
+    escaping : bool
+        Build the escaping sets of an unstable point.
+    restarts : int
+        Local runs of the global search (``mf.meanfield.gap``).
+
+    Returns
+    -------
+    Report
+        ``verdict``; ``finite_width`` (``classification`` in {"strict-local-min", "strict-saddle",
+        "degenerate"}, certified or numerical, $\\lambda_{min}$, $\\lambda_{max}$ on the complement of
+        the symmetry directions); ``mean_field`` (gap, witness, escaping sets); ``certificate``.
+
+    References
+    ----------
+    Chizat & Bach 2018 (arXiv 1805.09545), §3; Petit, Poon & Peyré 2026 (arXiv 2605.10775);
+    Safran & Shamir 2018 (arXiv 1712.08968).
+    """
+    if not isinstance(prob, Problem):
+        raise MeasureError(f"prob: expected an mf.Problem, got {type(prob).__name__}")
+    mu = prob._measure(mu)
+    tol = _positive_float(tol, "tol")
+    gap_tol = tol if gap_tol is None else _positive_float(gap_tol, "gap_tol")
+    from .. import __version__
+
+    reasons: list[str] = []
+    claims: list[dict] = []
+    spec = C.problem_spec(prob, mu)
+    cert = {"format": C.FORMAT, "mfsym_version": __version__, "precision_bits": int(precision_bits),
+            "problem": spec, "inputs_sha256": C.digest(spec), "tol": tol, "gap_tol": gap_tol}
+    residual = prob.residual(mu)
+    fw = mfd = None
+    with precision(precision_bits):
+        st = C.stationarity_claim(prob, mu, tol)
+        claims.append(st)
+        stationary = residual <= tol if st["outcome"] == "undecided" else st["outcome"] == "proved"
+        if st["outcome"] == "undecided":
+            reasons.append(f"stationarity residual not enclosed ({st['reason']}); using the float value {residual:.3e}")
+        if not stationary:
+            verdict = Verdict.NOT_STATIONARY
+            reasons.append(f"stationarity residual {residual:.3e} > tol {tol:.1e}: refine with `mf.stationary` first")
+        else:
+            sp_ = spectrum(prob, mu, seed=seed)
+            fw = _finite_width(prob, mu, sp_, claims, precision_bits, reasons)
+            verdict, mfd = _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, cert)
+    cert.update({"claims": claims, "verdict": verdict.value,
+                 "finite_width": None if fw is None else {"classification": fw.classification,
+                                                          "certified": fw.certified,
+                                                          "lambda_min": fw.lambda_min, "lambda_max": fw.lambda_max,
+                                                          "symmetry_dim": fw.symmetry_dim}})
+    return Report(verdict, residual, tol, fw, mfd, cert, reasons, prob)
+
+
+def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, cert):
+    from .. import meanfield
+
+    gap_fn = getattr(meanfield, "gap", None)
+    if gap_fn is None:
+        reasons.append("mean-field gap unavailable (mfsym.meanfield.gap is not installed)")
+        return Verdict.INCONCLUSIVE, None
+    g = gap_fn(prob, mu, seed=seed, restarts=restarts)
+    value = float(g.value)
+    cert["mean_field_search"] = {"gap_value": value if math.isfinite(value) else str(value), "gap_tol": gap_tol,
+                                 "kind": g.kind, "method": g.method, "at_infinity": bool(g.at_infinity)}
+    mfd = MeanField(value, g.kind, g.witness, bool(g.at_infinity), g.method, False, [], g)
+    if value <= gap_tol:
+        reasons.append(f"gap {value:.3e} <= gap_tol {gap_tol:.1e} after the global search ({g.method}); "
+                       "global optimality is numerical evidence, not a proof")
+        return Verdict.GLOBAL, mfd
+    if g.witness is None:
+        reasons.append(f"gap {value:.3e} > gap_tol but the search returned no witness")
+        return Verdict.INCONCLUSIVE, mfd
+    claim = C.nonglobality_claim(prob, mu, np.asarray(g.witness, dtype=float), int(g.sign), g.kind)
+    claims.append(claim)
+    if claim["outcome"] != "proved":
+        reasons.append(f"gap {value:.3e} > gap_tol, but J at the witness was not certified: {claim['reason']}")
+        return Verdict.INCONCLUSIVE, mfd
+    mfd.certified_nonglobal = True
+    if escaping:
+        sets_fn = getattr(meanfield, "escaping_sets", None)
+        if sets_fn is None:
+            reasons.append("escaping sets unavailable (mfsym.meanfield.escaping_sets is not installed)")
+        else:
+            try:
+                mfd.escaping_sets = list(sets_fn(prob, mu, seed=seed))
+            except Exception as exc:  # the verdict stands without the sets; say why they are missing
+                reasons.append(f"escaping sets could not be built: {type(exc).__name__}: {exc}")
+    return Verdict.UNSTABLE, mfd

@@ -1,0 +1,254 @@
+"""Ball enclosures of the particle objective and its derivatives from exact symbolic formulas.
+
+The neuron's componentwise sympy expression (``family.componentwise()``) is differentiated exactly
+by sympy -- gradient, Hessian and the directional derivatives $\\frac{d}{dt}\\varphi(\\theta + tv)$,
+$\\frac{d^2}{dt^2}\\varphi(\\theta + tv)$ at $t = 0$ -- and the results are evaluated in python-flint
+ball arithmetic (:mod:`._ball`). For samples and the square loss (DESIGN §1.1-1.3):
+
+* $r_i = \\sum_j c_j \\varphi(\\theta_j; x_i) - y_i$, enclosed from all particles;
+* $J_\\mu(\\theta) = \\frac1n\\sum_i \\langle r_i, \\varphi(\\theta; x_i)\\rangle + \\frac\\lambda2|\\theta|^2$;
+* $v^\\top H v = \\sum_j c_j\\big[\\frac1n\\sum_i\\langle r_i, D^2_v\\varphi(\\theta_j; x_i)\\rangle + \\lambda|v_j|^2\\big]
+  + \\frac1n\\sum_i\\big|\\sum_j c_j D_v\\varphi(\\theta_j; x_i)\\big|^2$;
+* the full Hessian $H = \\mathrm{diag}_j(c_j\\nabla^2 J(\\theta_j)) + B B^\\top / n$ with
+  $B_{(j,a),(i,k)} = c_j\\,\\partial_a\\varphi_k(\\theta_j; x_i)$, as an ``arb_mat``.
+
+Particles given as balls (midpoint and radius) give enclosures valid uniformly over the box.
+Other losses and population data raise :class:`~._ball.Undecided` with the reason.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import flint
+import numpy as np
+import sympy as sp
+
+from .._errors import CertificateError
+from ..data import Samples
+from ._ball import Program, Undecided
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class FamilyPrograms:
+    """Ball programs for one family's neuron and its exact derivatives (compiled lazily, cached)."""
+
+    def __init__(self, family):
+        self.family = family
+        cw = family.componentwise()
+        self.theta, self.x = list(cw.theta), list(cw.x)
+        self.expr = [sp.sympify(e) for e in cw.expr]
+        self.k, self.p = len(self.expr), len(self.theta)
+        self._progs: dict[str, Program] = {}
+
+    def _program(self, key: str) -> Program:
+        if key in self._progs:
+            return self._progs[key]
+        th, x = self.theta, self.x
+        if key == "value":
+            prog = Program(self.expr, th + x)
+        elif key == "grad":
+            exprs = list(self.expr) + [sp.diff(e, t) for e in self.expr for t in th]
+            prog = Program(exprs, th + x)
+        elif key == "hess":
+            exprs = [sp.diff(e, th[a], th[b]) for e in self.expr for a in range(self.p) for b in range(a, self.p)]
+            prog = Program(exprs, th + x)
+        elif key == "dir":
+            v = list(sp.symbols(f"_v0:{self.p}", real=True))
+            t = sp.Symbol("_t", real=True)
+            shifted = [e.subs({s: s + t * vs for s, vs in zip(th, v)}, simultaneous=True) for e in self.expr]
+            d1 = [sp.diff(e, t).subs(t, 0) for e in shifted]
+            d2 = [sp.diff(e, t, 2).subs(t, 0) for e in shifted]
+            prog = Program(d1 + d2, th + v + x)
+        else:  # pragma: no cover
+            raise CertificateError(f"program: unknown key {key}")
+        self._progs[key] = prog
+        return prog
+
+    def value(self, th, x):
+        return self._program("value")(th + x)
+
+    def grad(self, th, x):
+        """``(phi (k,), grad (k*p,) row-major by output)``."""
+        out = self._program("grad")(th + x)
+        return out[:self.k], out[self.k:]
+
+    def hess_upper(self, th, x):
+        return self._program("hess")(th + x)
+
+    def directional(self, th, v, x):
+        out = self._program("dir")(th + v + x)
+        return out[:self.k], out[self.k:]
+
+
+def programs(family) -> FamilyPrograms:
+    """The cached :class:`FamilyPrograms` of ``family``."""
+    try:
+        return _CACHE[family]
+    except KeyError:
+        fp = FamilyPrograms(family)
+        _CACHE[family] = fp
+        return fp
+
+
+def balls(vec, rad: float = 0.0) -> list:
+    """Exact balls of a float vector (optionally all with radius ``rad``)."""
+    if rad:
+        r = float(rad)
+        return [flint.arb(float(v), r) for v in vec]
+    return [flint.arb(float(v)) for v in vec]
+
+
+class BallProblem:
+    """Enclosures for a problem with sample data and the square loss, at a given precision.
+
+    Parameters
+    ----------
+    prob : Problem
+    particles : (m, p) array, masses : (m,) array
+    radius : float
+        Every particle coordinate ranges over ``[x - radius, x + radius]`` (0: the point itself).
+    """
+
+    def __init__(self, prob, particles, masses, radius: float = 0.0):
+        if not isinstance(prob.data, Samples):
+            raise Undecided(f"ball enclosures need sample data; {type(prob.data).__name__} exposes no "
+                            "symbolic kernel usable here")
+        if prob.loss_name != "square":
+            raise Undecided(f"ball enclosures are implemented for the square loss, not {prob.loss_name!r}")
+        self.prob, self.fp = prob, programs(prob.family)
+        self.m, self.p = particles.shape
+        self.k = self.fp.k
+        X = prob.data.X.reshape(prob.data.n, -1)
+        self.n = X.shape[0]
+        self.X = [balls(row) for row in X]
+        self.Y = prob.data.Y
+        self.c = [flint.arb(float(v)) for v in masses]
+        self.masses = masses
+        self.P = [balls(row, radius) for row in particles]
+        self.reg = flint.arb(float(prob.reg))
+        self.inv_n = flint.arb(1) / self.n
+        self._r = None
+
+    # ------------------------------------------------------------------ residuals
+    def residuals(self) -> list[list]:
+        """$r_i$ ``(n, k)`` balls from all particles."""
+        if self._r is None:
+            r = []
+            for i in range(self.n):
+                f = [flint.arb(0)] * self.k
+                for j in range(self.m):
+                    if self.masses[j] == 0:
+                        continue
+                    val = self.fp.value(self.P[j], self.X[i])
+                    f = [f[a] + self.c[j] * val[a] for a in range(self.k)]
+                r.append([f[a] - flint.arb(float(self.Y[i, a])) for a in range(self.k)])
+            self._r = r
+        return self._r
+
+    def loss(self):
+        """$L(\\mu) = \\frac1{2n}\\sum_i |r_i|^2 + \\sum_j c_j\\frac\\lambda2|\\theta_j|^2$."""
+        r = self.residuals()
+        tot = sum((sum((v * v for v in ri), flint.arb(0)) for ri in r), flint.arb(0)) * self.inv_n / 2
+        if self.prob.reg:
+            tot += sum((self.c[j] * sum((t * t for t in self.P[j]), flint.arb(0)) for j in range(self.m)),
+                       flint.arb(0)) * self.reg / 2
+        return tot
+
+    # ------------------------------------------------------------------ potential
+    def potential(self, theta_balls) -> flint.arb:
+        """$J_\\mu(\\theta)$ at a ball vector."""
+        r = self.residuals()
+        acc = flint.arb(0)
+        for i in range(self.n):
+            val = self.fp.value(theta_balls, self.X[i])
+            for a in range(self.k):
+                acc += r[i][a] * val[a]
+        acc = acc * self.inv_n
+        if self.prob.reg:
+            acc += self.reg * sum((t * t for t in theta_balls), flint.arb(0)) / 2
+        return acc
+
+    def grad_potential(self, theta_balls) -> list:
+        """$\\nabla J_\\mu(\\theta)$ ``(p,)`` balls."""
+        r = self.residuals()
+        g = [flint.arb(0)] * self.p
+        for i in range(self.n):
+            _, gr = self.fp.grad(theta_balls, self.X[i])
+            for a in range(self.k):
+                ra = r[i][a]
+                row = gr[a * self.p:(a + 1) * self.p]
+                g = [g[b] + ra * row[b] for b in range(self.p)]
+        g = [gb * self.inv_n for gb in g]
+        if self.prob.reg:
+            g = [g[b] + self.reg * theta_balls[b] for b in range(self.p)]
+        return g
+
+    def particle_gradient_norm(self):
+        """$\\max_{j: c_j\\ne0} |\\nabla J_\\mu(\\theta_j)|$ and $|\\nabla F|$ (balls)."""
+        worst, total = flint.arb(0), flint.arb(0)
+        for j in range(self.m):
+            if self.masses[j] == 0:
+                continue
+            g = self.grad_potential(self.P[j])
+            sq = sum((gb * gb for gb in g), flint.arb(0))
+            worst = worst.max(sq.nonnegative_part().sqrt())
+            total += self.c[j] * self.c[j] * sq
+        tot = total.nonnegative_part().sqrt()
+        return worst, tot
+
+    # ------------------------------------------------------------------ curvature
+    def quadratic_form(self, V) -> flint.arb:
+        """$v^\\top H v$ for a direction ``V`` ``(m, p)`` of floats (exact)."""
+        r = self.residuals()
+        vb = [balls(row) for row in V]
+        inter = [[flint.arb(0)] * self.k for _ in range(self.n)]
+        pot = flint.arb(0)
+        for j in range(self.m):
+            if self.masses[j] == 0 or not np.any(V[j]):
+                continue
+            acc = flint.arb(0)
+            for i in range(self.n):
+                d1, d2 = self.fp.directional(self.P[j], vb[j], self.X[i])
+                for a in range(self.k):
+                    acc += r[i][a] * d2[a]
+                    inter[i][a] += self.c[j] * d1[a]
+            acc = acc * self.inv_n
+            if self.prob.reg:
+                acc += self.reg * sum((t * t for t in vb[j]), flint.arb(0))
+            pot += self.c[j] * acc
+        quad = sum((sum((t * t for t in row), flint.arb(0)) for row in inter), flint.arb(0)) * self.inv_n
+        return pot + quad
+
+    def hessian(self) -> flint.arb_mat:
+        """The particle Hessian ``(m p, m p)`` as a ball matrix."""
+        r = self.residuals()
+        m, p, k, n = self.m, self.p, self.k, self.n
+        N = m * p
+        B = flint.arb_mat(N, n * k)
+        H = flint.arb_mat(N, N)
+        tri = [(a, b) for a in range(p) for b in range(a, p)]
+        for j in range(m):
+            if self.masses[j] == 0:
+                continue
+            blk = [[flint.arb(0)] * p for _ in range(p)]
+            for i in range(n):
+                _, gr = self.fp.grad(self.P[j], self.X[i])
+                for a in range(k):
+                    for b in range(p):
+                        B[j * p + b, i * k + a] = self.c[j] * gr[a * p + b]
+                hu = self.fp.hess_upper(self.P[j], self.X[i])
+                for a in range(k):
+                    ra = r[i][a]
+                    base = a * len(tri)
+                    for t, (u, w) in enumerate(tri):
+                        blk[u][w] += ra * hu[base + t]
+            for u, w in tri:
+                val = self.c[j] * blk[u][w] * self.inv_n
+                if u == w and self.prob.reg:
+                    val += self.c[j] * self.reg
+                H[j * p + u, j * p + w] = val
+                H[j * p + w, j * p + u] = val
+        G = B * B.transpose()
+        return H + G * self.inv_n
