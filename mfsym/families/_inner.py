@@ -69,13 +69,19 @@ class Activation:
         """$\\sigma^{(order)}(z)$ as an expression of $z$ alone."""
         return self.derivative(order).subs(S, self.expr)
 
+    def evaluate(self, z: FloatArray, order: int) -> list[FloatArray]:
+        """$[\\sigma(z), \\sigma'(z), \\dots, \\sigma^{(order)}(z)]$ from a single evaluation of $s = \\sigma(z)$."""
+        self.numeric_derivatives(order)
+        s = self.numeric(z)
+        return [s] + [_broadcast(self._cache[("f", k)], z, s) for k in range(1, order + 1)]
+
     def numeric_derivatives(self, order: int = 2) -> list[Callable[[FloatArray], FloatArray]]:
         """Vectorised callables $[\\sigma, \\sigma', \\dots]$ of a float array."""
         key = ("n", order)
         if key not in self._cache:
             fns = [self.numeric]
             for k in range(1, order + 1):
-                f = sp.lambdify((Z, S), self.derivative(k), modules=_NUMERIC)
+                f = self._cache.setdefault(("f", k), sp.lambdify((Z, S), self.derivative(k), modules=_NUMERIC))
                 fns.append(lambda z, f=f: _broadcast(f, z, self.numeric(z)))
             self._cache[key] = fns
         return self._cache[key]
@@ -108,6 +114,10 @@ class InnerMap(abc.ABC):
     def hessian_contract(self, eta: FloatArray, X: FloatArray, W: FloatArray) -> FloatArray:
         """$\\sum_i \\sum_j w_{qij} \\nabla^2_\\eta \\psi_j(\\eta_q; x_i)$ -> ``(Q, p_eta, p_eta)``."""
 
+    def value_and_vjp(self, eta: FloatArray, X: FloatArray, W: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``(value(eta, X), vjp(eta, X, W))``; maps override it to share work between the two."""
+        return self.value(eta, X), self.vjp(eta, X, W)
+
     @abc.abstractmethod
     def componentwise(self, params: dict[str, sp.Matrix], x: sp.Matrix) -> sp.Matrix:
         """$\\psi$ as a ``(q, 1)`` sympy Matrix in the given component symbols."""
@@ -138,9 +148,13 @@ class Ridge(InnerMap):
         return (d1[..., None] * Xa[None])[:, :, None, :]
 
     def vjp(self, eta, X, W):
+        return self.value_and_vjp(eta, X, W)[1]
+
+    def value_and_vjp(self, eta, X, W):
+        # one preactivation and one evaluation of sigma serve both psi and sigma' (benchmarks/bench_kernels.py)
         Xa = self._aug(X)
-        d1 = self.activation.numeric_derivatives(1)[1](eta @ Xa.T)
-        return (W[..., 0] * d1) @ Xa
+        s, d1 = self.activation.evaluate(eta @ Xa.T, 1)
+        return s[..., None], (W[..., 0] * d1) @ Xa
 
     def hessian_contract(self, eta, X, W):
         Xa = self._aug(X)

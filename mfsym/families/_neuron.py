@@ -88,10 +88,10 @@ class NeuronFamily(Family):
 
     def vjp(self, thetas, X, U):
         A, eta = self._split(thetas)
-        g_eta = self.inner_map.vjp(eta, X, self._inner_weights(A, U, thetas.shape[0]))
+        W = self._inner_weights(A, U, thetas.shape[0])
         if A is None:
-            return g_eta
-        psi = self.inner_map.value(eta, X)
+            return self.inner_map.vjp(eta, X, W)
+        psi, g_eta = self.inner_map.value_and_vjp(eta, X, W)
         g_A = np.einsum("nk,qnj->qkj", U, psi, optimize=True).reshape(thetas.shape[0], -1)
         return np.concatenate([g_A, g_eta], axis=1)
 
