@@ -387,10 +387,15 @@ class GaussianTeacher:
         kern = self._need_kernel()
         nw, nv = sp.symbols(r"|w| |w'|", positive=True)
         ip = sp.Symbol(r"w^{\top} w'", real=True)
-        sub = {_A: nw**2, _B: nv**2, _C: ip}
-        k = sp.latex(sp.simplify(kern.expr.subs(sub)))
-        ka = sp.latex(sp.simplify(kern.partials["a"].subs(_S, sp.sqrt(_DISC)).subs(sub)))
-        kc = sp.latex(sp.simplify(kern.partials["c"].subs(_S, sp.sqrt(_DISC)).subs(sub)))
+        t = sp.Symbol("t", positive=True)
+        angle = any(e.has(_S) for e in kern.partials.values())
+
+        def show(e):  # with s present (relu), write it with the angle t = angle(w, w')
+            if angle:
+                e = e.subs(sp.atan2(_S, _C), t).subs({_S: nw * nv * sp.sin(t), _C: nw * nv * sp.cos(t)})
+            return sp.latex(sp.simplify(e.subs({_A: nw**2, _B: nv**2, _C: ip})))
+
+        k, ka, kc = show(kern.partials["k"]), show(kern.partials["a"]), show(kern.partials["c"])
         out = self.family.outer is not None
         A = r"(a^{\top} a')\," if out else ""
         As = r"(a_s^{\top} a)\," if out else ""
@@ -400,14 +405,15 @@ class GaussianTeacher:
             r" \quad \omega = (c_1, \dots, c_m, -c^*_1, \dots, -c^*_{m^*}),",
             rf"K(\theta, \theta') &= \mathbb{{E}}\big[\varphi(\theta; x)^{{\top}} \varphi(\theta'; x)\big] = {A}k(w, w'),",
             rf"k(w, w') &= {k},",
-            r"J_\mu(\theta) &= \sum_{j} c_j K(\theta_j, \theta) - \sum_{t} c^*_t K(\theta^*_t, \theta)"
+            r"J_\mu(\theta) &= \sum_{j} c_j K(\theta_j, \theta) - \sum_{r} c^*_r K(\theta^*_r, \theta)"
             r" = \sum_s \omega_s K(\theta_s, \theta),",
             rf"\nabla_w J_\mu(\theta) &= \sum_s \omega_s {As}\big(2 k_\alpha(w, w_s)\, w + k_\gamma(w, w_s)\, w_s\big),",
         ]
         if out:
             lines.append(r"\nabla_a J_\mu(\theta) &= \sum_s \omega_s\, k(w, w_s)\, a_s,")
         lines.append(rf"k_\alpha &= \frac{{\partial k}}{{\partial |w|^2}} = {ka}, \qquad "
-                     rf"k_\gamma = \frac{{\partial k}}{{\partial (w^{{\top}} w')}} = {kc}.")
+                     rf"k_\gamma = \frac{{\partial k}}{{\partial (w^{{\top}} w')}} = {kc}"
+                     + (r", \qquad t = \angle(w, w')." if angle else "."))
         return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}\n"
 
     def __repr__(self) -> str:
