@@ -26,7 +26,7 @@ import sympy as sp
 from .._errors import CertificateError, MfsymError
 from ..data import Samples
 from ._ball import Undecided, interval_of, precision, to_interval_hex
-from ._enclose import BallProblem, balls
+from ._enclose import ball_problem as BallProblem, balls
 
 FORMAT = "mfsym-certificate/1"
 PD_LIMIT = 1500
@@ -170,6 +170,10 @@ def problem_spec(prob, mu) -> dict:
     """The problem and the measure as exact JSON."""
     if not isinstance(prob.data, Samples):
         data = {"kind": type(prob.data).__name__}
+        teacher = getattr(prob.data, "teacher", None)
+        if type(prob.data).__name__ == "GaussianTeacher" and getattr(prob.data, "kernel", None) is not None:
+            data = {"kind": "gaussian-teacher", "family": family_spec(prob.data.family),
+                    "teacher": {"particles": encode(teacher.particles), "masses": encode(teacher.masses)}}
     else:
         data = {"kind": "samples", "X": encode(prob.data.X), "Y": encode(prob.data.Y)}
     return {"family": family_spec(prob.family), "data": data, "loss": prob.loss_name, "reg": _hexf(prob.reg),
@@ -195,10 +199,21 @@ def rebuild(spec: Any):
     if sp.srepr(fam.componentwise().expr) != spec["family"]["expr_srepr"]:
         return "mismatch"
     data = spec["data"]
-    if not isinstance(data, dict) or data.get("kind") != "samples":
+    if not isinstance(data, dict) or data.get("kind") not in ("samples", "gaussian-teacher"):
         return None
     try:
-        samples = Samples(decode(data.get("X"), "problem.data.X"), decode(data.get("Y"), "problem.data.Y"))
+        if data["kind"] == "samples":
+            samples = Samples(decode(data.get("X"), "problem.data.X"), decode(data.get("Y"), "problem.data.Y"))
+        else:
+            from ..population import GaussianTeacher
+
+            tfam = build_family(data.get("family"))
+            tmeas = data.get("teacher")
+            if not isinstance(tmeas, dict):
+                raise CertificateError("problem.data.teacher: expected a dict with 'particles' and 'masses'")
+            samples = GaussianTeacher(tfam, Measure(tfam, decode(tmeas.get("particles"), "problem.data.teacher.particles"),
+                                                    decode(tmeas.get("masses"), "problem.data.teacher.masses")),
+                                      method="closed")
         prob = Problem(fam, samples, loss=spec["loss"], reg=_unhex(spec["reg"], "problem.reg"))
         meas = spec["measure"]
         if not isinstance(meas, dict):
@@ -393,7 +408,11 @@ def _expected_verdict(outcomes: dict, cert: dict) -> set[str]:
     if st == "refuted":
         return {"not-stationary"}
     if st != "proved":
-        return {"inconclusive", "not-stationary"}
+        rf, tol = cert.get("residual_float"), cert.get("tol")
+        if not (isinstance(rf, (int, float)) and isinstance(tol, (int, float))):
+            return {"inconclusive"}
+        if rf > tol:
+            return {"not-stationary"}
     ng = outcomes.get("non-globality")
     if ng == "proved":
         return {"unstable"}

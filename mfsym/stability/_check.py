@@ -269,6 +269,7 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     cert = {"format": C.FORMAT, "mfsym_version": __version__, "precision_bits": int(precision_bits),
             "problem": spec, "inputs_sha256": C.digest(spec), "tol": tol, "gap_tol": gap_tol}
     residual = prob.residual(mu)
+    cert["residual_float"] = residual
     fw = mfd = None
     with precision(precision_bits):
         st = C.stationarity_claim(prob, mu, tol)

@@ -24,7 +24,7 @@ import flint
 import numpy as np
 import sympy as sp
 
-from .._errors import CertificateError
+from .._errors import CertificateError, MfsymError
 from ..data import Samples
 from ._ball import Program, Undecided
 
@@ -252,3 +252,80 @@ class BallProblem:
                 H[j * p + w, j * p + u] = val
         G = B * B.transpose()
         return H + G * self.inv_n
+
+
+class PopulationBallProblem:
+    """Enclosures of $J_\\mu$ and $\\nabla J_\\mu$ for a Gaussian population with a closed-form kernel.
+
+    $J_\\mu(\\theta) = \\sum_j c_j K(\\theta_j, \\theta) - \\sum_t c^*_t K(\\theta^*_t, \\theta)
+    + \\frac\\lambda2|\\theta|^2$ with $K(\\theta, \\theta') = \\mathbb{E}_x[\\varphi(\\theta; x)^\\top
+    \\varphi(\\theta'; x)]$ from ``teacher.kernel_expr(components=True)`` (sympy), differentiated exactly.
+    Where the kernel's formula is singular (parallel arguments, e.g. $K(\\theta_j, \\theta_j)$ for the
+    relu arc-cosine kernel) the enclosure is undecided. Curvature enclosures are not implemented for
+    populations (undecided).
+    """
+
+    def __init__(self, prob, particles, masses, radius: float = 0.0):
+        data = prob.data
+        try:
+            expr, (th, tp) = data.kernel_expr(components=True)
+        except MfsymError as exc:
+            raise Undecided(f"population without a closed-form kernel ({exc})") from None
+        fp = _POP.get(data)
+        if fp is None:
+            grad = [sp.diff(expr, s) for s in tp]
+            fp = (Program([expr], list(th) + list(tp)), Program([expr] + grad, list(th) + list(tp)))
+            _POP[data] = fp
+        self.val_prog, self.grad_prog = fp
+        self.prob, self.m, self.p = prob, particles.shape[0], particles.shape[1]
+        self.masses = masses
+        self.c = [flint.arb(float(v)) for v in masses]
+        self.P = [balls(row, radius) for row in particles]
+        T = data.teacher
+        self.T = [balls(row) for row in T.particles]
+        self.ct = [flint.arb(float(v)) for v in T.masses]
+        self.reg = flint.arb(float(prob.reg))
+
+    def _sources(self):
+        for j in range(self.m):
+            if self.masses[j] != 0:
+                yield self.c[j], self.P[j]
+        for t in range(len(self.T)):
+            yield -self.ct[t], self.T[t]
+
+    def potential(self, theta_balls):
+        acc = flint.arb(0)
+        for w, src in self._sources():
+            acc += w * self.val_prog(src + list(theta_balls))[0]
+        if self.prob.reg:
+            acc += self.reg * sum((t * t for t in theta_balls), flint.arb(0)) / 2
+        return acc
+
+    def grad_potential(self, theta_balls):
+        g = [flint.arb(0)] * self.p
+        for w, src in self._sources():
+            out = self.grad_prog(src + list(theta_balls))[1:]
+            g = [g[b] + w * out[b] for b in range(self.p)]
+        if self.prob.reg:
+            g = [g[b] + self.reg * theta_balls[b] for b in range(self.p)]
+        return g
+
+    particle_gradient_norm = BallProblem.particle_gradient_norm
+
+    def quadratic_form(self, V):
+        raise Undecided("curvature enclosures are not implemented for population data")
+
+    def hessian(self):
+        raise Undecided("curvature enclosures are not implemented for population data")
+
+
+_POP: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def ball_problem(prob, particles, masses, radius: float = 0.0):
+    """The enclosure object for ``prob``'s data: samples or a closed-form Gaussian population."""
+    if isinstance(prob.data, Samples):
+        return BallProblem(prob, particles, masses, radius)
+    if hasattr(prob.data, "kernel_expr") and hasattr(prob.data, "teacher"):
+        return PopulationBallProblem(prob, particles, masses, radius)
+    raise Undecided(f"no ball-arithmetic enclosure for data of type {type(prob.data).__name__}")
