@@ -185,6 +185,11 @@ def digest(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def inputs_digest(cert: dict) -> str:
+    """The digest binding a certificate's problem, measure and tolerances."""
+    return digest({"problem": cert.get("problem"), "tol": cert.get("tol"), "gap_tol": cert.get("gap_tol")})
+
+
 def rebuild(spec: Any):
     """``(Problem, Measure)`` from :func:`problem_spec` output; ``None`` for data it cannot rebuild."""
     from ..measure import Measure
@@ -463,8 +468,11 @@ def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | Non
     if not isinstance(claims, list) or not all(isinstance(c, dict) for c in claims):
         raise CertificateError("certificate.claims: expected a list of claim dicts")
     bits = certificate["precision_bits"] if precision_bits is None else precision_bits
-    if digest(certificate["problem"]) != certificate["inputs_sha256"]:
+    if inputs_digest(certificate) != certificate["inputs_sha256"]:
         return False
+    tol = certificate.get("tol")
+    if not isinstance(tol, float) or not tol > 0:
+        raise CertificateError(f"certificate.tol: expected a positive float, got {tol!r}")
     built = rebuild(certificate["problem"])
     if built == "mismatch":
         return False
@@ -479,6 +487,8 @@ def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | Non
                     raise CertificateError(f"claim: missing key {key!r} in {str(claim)[:80]}")
             again = _recompute(prob, mu, claim, claims)
             if again["relation"] != claim["relation"] or again["threshold"] != claim["threshold"]:
+                return False
+            if claim["name"] == "stationarity" and claim["threshold"] != _hexf(tol):
                 return False
             if again["outcome"] != claim["outcome"] or not _same_enclosure(claim["enclosure"], again["enclosure"]):
                 return False

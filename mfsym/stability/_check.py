@@ -267,7 +267,8 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     claims: list[dict] = []
     spec = C.problem_spec(prob, mu)
     cert = {"format": C.FORMAT, "mfsym_version": __version__, "precision_bits": int(precision_bits),
-            "problem": spec, "inputs_sha256": C.digest(spec), "tol": tol, "gap_tol": gap_tol}
+            "problem": spec, "tol": tol, "gap_tol": gap_tol}
+    cert["inputs_sha256"] = C.inputs_digest(cert)
     residual = prob.residual(mu)
     cert["residual_float"] = residual
     fw = mfd = None
