@@ -216,3 +216,19 @@ def test_wrong_problem_or_measure(sigmoid_prob, student):
             fn(sigmoid_prob, other)
         with pytest.raises(mf.MeasureError, match="mu"):
             fn(sigmoid_prob, student.particles)
+
+
+# ------------------------------------------------------------------------------------------------ docs
+def test_docs_examples_run():
+    """Every python block of docs/dynamics.md runs, in order, in one namespace."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "dynamics.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 4
+    ns: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for block in blocks:
+            exec(compile(block, "docs/dynamics.md", "exec"), ns)
