@@ -1,5 +1,6 @@
-"""Derivation engine and LaTeX (placeholder: being written, issue 2)."""
+"""Derivation engine and LaTeX rendering (DESIGN §2, "Symbolic engine")."""
 
+from ._derivation import Derivation as Derivation
+from ._derivation import derive as derive
 
-def derive(*args, **kwargs):
-    raise NotImplementedError("derive is being written (issue 2)")
+__all__ = ["Derivation", "derive"]
