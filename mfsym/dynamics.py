@@ -331,8 +331,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     :func:`flow`), with the exact particle gradient and Hessian (DESIGN §1.3):
 
     * ``target="minimum"``: a trust-region method (scipy ``trust-exact`` on the dense Hessian when
-      $m p \\le 3000$, else ``trust-krylov`` on Hessian-vector products; Nocedal & Wright §4), then
-      saddle-free Newton polishing $\\delta = -|H|^{+} g$.
+      $m p \\le 3000$; Nocedal & Wright §4), else L-BFGS, then damped saddle-free Newton polishing
+      $\\delta \\approx -|H|^{+} g$ (matrix-free: LSQR on Hessian-vector products).
     * ``target="saddle"`` / ``"any"``: Newton on $\\nabla F = 0$, $\\delta = -H^{+}g$, which converges to the
       nearby stationary point of any index; ``"saddle"`` also warns when the point found has no
       negative curvature.
@@ -377,12 +377,14 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
 
     if target == "minimum" and obj.residual(y) > tol:
         gtol = tol * float(np.sqrt(np.sum(np.abs(obj.c))))
-        opts = dict(jac=obj.grad, options={"gtol": gtol, "maxiter": 20 * max_iter})
-        method = "trust-exact" if dense else "trust-krylov"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", (RuntimeWarning, spo.OptimizeWarning))
-            res = spo.minimize(obj.fun, y, method=method, **({"hess": obj.hess} if dense else {"hessp": obj.hessp}),
-                               **opts)
+            if dense:
+                res = spo.minimize(obj.fun, y, jac=obj.grad, hess=obj.hess, method="trust-exact",
+                                   options={"gtol": gtol, "maxiter": 20 * max_iter})
+            else:  # scipy's trust-krylov can feed NaN to hessp on singular Hessians; L-BFGS is robust here
+                res = spo.minimize(obj.fun, y, jac=obj.grad, method="L-BFGS-B",
+                                   options={"gtol": gtol, "ftol": 1e-15, "maxiter": 50 * max_iter})
         if np.all(np.isfinite(res.x)) and obj.fun(res.x) <= obj.fun(y):
             y = res.x
 
