@@ -24,6 +24,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..families._inner import S, U, Z, Ridge, SeparableKernel, SoftmaxAttention
+from ._printer import PaperPrinter
 
 d_, k_, T_, q_ = sp.symbols("d k T q", integer=True, positive=True)
 
@@ -110,7 +111,7 @@ def ridge(inner: Ridge) -> InnerCalculus:
         val = (env[w].T * env[x])[0, 0]
         return val + (env[b] if bias else 0)
 
-    lat = lambda e: sp.latex(e.subs(printer_subs))  # noqa: E731  (scalar calculus printed with sympy)
+    lat = lambda e: PaperPrinter().doprint(e.subs(printer_subs))  # noqa: E731  (scalar calculus, by sympy)
     defs = [
         Definition(z, r"w^{\top} x_i" + (" + b" if bias else ""), z_build, "pre-activation"),
         Definition(s, rf"{sym}\left(z_i\right)", lambda env: act.expr.subs(Z, env[z]), "activation"),

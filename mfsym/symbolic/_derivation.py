@@ -97,8 +97,9 @@ class Derivation:
         fam, calc = self.family, self.calc
         k, q = self.k, calc.q
         self.outer = fam.outer
-        self.omega = sp.Symbol("omega", real=True) if k == 1 else sp.MatrixSymbol("omega", k_, 1)
-        self.r = sp.Symbol("r_i", real=True) if k == 1 else sp.MatrixSymbol("r_i", k_, 1)
+        self._scalar_weight = k == 1 and q == 1
+        self.omega = sp.Symbol("omega", real=True) if self._scalar_weight else sp.MatrixSymbol("omega", k_, 1)
+        self.r = sp.Symbol("r_i", real=True) if self._scalar_weight else sp.MatrixSymbol("r_i", k_, 1)
         names = dict(calc.names)
         names.update(calc.overrides)
         names.update({self.omega: r"\omega", self.r: "r_i"})
@@ -292,7 +293,8 @@ class Derivation:
         if len(R) != n:
             raise FamilyError(f"R: expected {n} residuals (one per input), got {len(R)}")
         P = self._params(rename)
-        wrap = (lambda v: list(v)[0]) if k == 1 else (lambda v: sp.Matrix(list(v)))
+        scalar = self._scalar_weight if self.calc is not None else k == 1
+        wrap = (lambda v: list(v)[0]) if scalar else (lambda v: sp.Matrix(list(v)))
         env0 = self._env(P, X[0], wrap(omega))
         envs = [self._env(P, X[i], wrap(R[i])) for i in range(n)]
         if self.calc is None and rename:
