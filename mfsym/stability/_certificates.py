@@ -39,6 +39,9 @@ class Outcome(str, enum.Enum):
     REFUTED = "refuted"
     UNDECIDED = "undecided"
 
+    def __str__(self) -> str:
+        return self.value
+
     @property
     def message(self) -> str:
         return {"proved": "the inequality holds for every point of the enclosure",

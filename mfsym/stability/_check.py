@@ -26,6 +26,9 @@ class Verdict(str, enum.Enum):
     NOT_STATIONARY = "not-stationary"
     INCONCLUSIVE = "inconclusive"
 
+    def __str__(self) -> str:
+        return self.value
+
     @property
     def message(self) -> str:
         return {
