@@ -23,7 +23,6 @@ sample (explicit ``mc_samples`` and ``seed``).
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 import sympy as sp

@@ -53,6 +53,13 @@ class Problem:
             raise MeasureError(f"mu: its family has blocks {mu.family.blocks}, the problem's has {self.family.blocks}")
         return mu
 
+    @staticmethod
+    def _direction(mu: Measure, V: Any, name: str) -> FloatArray:
+        V = as_float_array(V, name, MeasureError, ndim=2)
+        if V.shape != mu.particles.shape:
+            raise MeasureError(f"{name}: expected shape {mu.particles.shape} (one row per particle), got {V.shape}")
+        return V
+
     def _queries(self, thetas: Any) -> FloatArray:
         return self.family.check_thetas(thetas)
 
@@ -140,9 +147,7 @@ class Problem:
     def hvp(self, mu: Measure, V: Any) -> FloatArray:
         """Particle Hessian-vector product $H v$ for ``V`` ``(m, p)`` -> ``(m, p)``."""
         mu = self._measure(mu)
-        V = as_float_array(V, "V", MeasureError, ndim=2)
-        if V.shape != mu.particles.shape:
-            raise MeasureError(f"V: expected shape {mu.particles.shape}, got {V.shape}")
+        V = self._direction(mu, V, "V")
         c = mu.masses
         Hj = self.hessian_potential(mu, mu.particles)
         out = c[:, None] * np.einsum("jab,jb->ja", Hj, V)
@@ -153,14 +158,8 @@ class Problem:
         """Wasserstein Hessian quadratic form $\\int u^\\top\\nabla^2 J u\\,d\\mu + \\langle \\int\\nabla\\varphi u\\,d\\mu,
         \\partial^2\\ell \\int\\nabla\\varphi u\\,d\\mu\\rangle$ for a velocity field sampled at the particles ``U`` ``(m, p)``."""
         mu = self._measure(mu)
-        U = as_float_array(U, "U", MeasureError, ndim=2)
-        if U.shape != mu.particles.shape:
-            raise MeasureError(f"U: expected shape {mu.particles.shape}, got {U.shape}")
-        c = mu.masses
-        Hj = self.hessian_potential(mu, mu.particles)
-        pot = float(np.einsum("j,ja,jab,jb->", c, U, Hj, U))
-        inter = float(np.sum((c[:, None] * U) * self.backend.interaction_matvec(mu.particles, c, c[:, None] * U)))
-        return pot + inter
+        U = self._direction(mu, U, "U")
+        return float(np.sum(U * self.hvp(mu, U)))
 
     def __repr__(self) -> str:
         return f"Problem({self.family!r}, {self.data!r}, loss={self.loss_name!r}, reg={self.reg})"

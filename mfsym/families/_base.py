@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .._errors import FamilyError
+from .._errors import DataError, FamilyError
 from .._types import FloatArray
 from .._validate import as_float_array
 
@@ -126,6 +126,14 @@ class Family(abc.ABC):
         if arr.shape[1] != self.p:
             raise FamilyError(f"{name}: expected shape (Q, {self.p}) for family {self.name} with blocks "
                               f"{self.blocks}, got {arr.shape}")
+        return arr
+
+    def check_inputs(self, X: Any, name: str = "X") -> FloatArray:
+        """Validate inputs ``(n, *input_shape)`` for this family."""
+        arr = as_float_array(X, name, DataError)
+        if arr.ndim != len(self.input_shape) + 1 or arr.shape[1:] != self.input_shape:
+            raise DataError(f"{name}: expected shape (n, {', '.join(map(str, self.input_shape))}) for family "
+                            f"{self.name}, got {arr.shape}")
         return arr
 
     def block_slice(self, name: str) -> slice:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .._errors import DataError, FamilyError
-from .._validate import as_float_array, positive_int
+from .._errors import FamilyError
+from .._validate import positive_int
 from ._base import Componentwise, Family, with_capabilities
 from ._inner import InnerMap
 
@@ -49,14 +49,6 @@ class NeuronFamily(Family):
         Q = thetas.shape[0]
         A = None if self.outer is None else thetas[:, : self._kq].reshape(Q, self.out_dim, self._q)
         return A, thetas[:, self._kq:]
-
-    def check_inputs(self, X, name: str = "X"):
-        """Validate inputs ``(n, *input_shape)``."""
-        arr = as_float_array(X, name, DataError)
-        if arr.ndim != len(self.input_shape) + 1 or arr.shape[1:] != self.input_shape:
-            raise DataError(f"{name}: expected shape (n, {', '.join(map(str, self.input_shape))}) for family "
-                            f"{self.name}, got {arr.shape}")
-        return arr
 
     def feature(self, etas, X):
         """$\\psi(\\eta_q; x_i)$ for inner parameters ``(Q, p_eta)`` -> ``(Q, n, q)``."""

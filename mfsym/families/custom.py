@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from .._errors import DataError, FamilyError
-from .._validate import as_float_array
+from .._errors import FamilyError
 from ._base import Componentwise, Family, with_capabilities
 
 
@@ -139,14 +137,6 @@ class CustomFamily(Family):
         args = [thetas[:, j][:, None] for j in range(self.p)] + [Xf[:, j][None, :] for j in range(Xf.shape[1])]
         vals = [np.broadcast_to(np.asarray(v, dtype=float), (Q, n)) for v in fn(*args)]
         return np.stack(vals, axis=-1).reshape((Q, n) + shape)
-
-    def check_inputs(self, X: Any, name: str = "X") -> np.ndarray:
-        """Validate inputs ``(n, *input_shape)``."""
-        arr = as_float_array(X, name, DataError)
-        if arr.ndim != len(self.input_shape) + 1 or arr.shape[1:] != self.input_shape:
-            raise DataError(f"{name}: expected shape (n, {', '.join(map(str, self.input_shape))}) for family "
-                            f"{self.name}, got {arr.shape}")
-        return arr
 
     def phi(self, thetas, X):
         return self._eval(self._f, thetas, X, (self.out_dim,))

@@ -24,7 +24,6 @@ from flint import arb
 
 from .._errors import CertificateError, MeasureError
 from .._types import FloatArray
-from ..data import Samples
 from ..measure import Measure
 from ..problem import Problem
 from ._arb import Enclosure, box_balls, certify_cells
@@ -231,7 +230,7 @@ def _output_linear_set(rp: ReducedPotential, g: Gap, c: float, rng, certify: boo
         notes.append(f"the sampled set touches the boundary of the box [-{R:.3g}, {R:.3g}]^{d}")
     if bounded is False:
         notes.append("the super-level set reaches infinity (a direction with |G_inf| > c); the margin is "
-                     f"measured on the part inside the box (|G| saturates, so gradients decay at infinity)")
+                     "measured on the part inside the box (|G| saturates, so gradients decay at infinity)")
     certified, cert = False, {"reason": "not attempted"}
     if certify and d <= 3 and inside.any():
         try:

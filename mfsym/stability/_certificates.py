@@ -25,7 +25,7 @@ import sympy as sp
 
 from .._errors import CertificateError, MfsymError
 from ..data import Samples
-from ._ball import Undecided, interval_of, precision, to_interval_hex
+from ._ball import Undecided, precision, to_interval_hex
 from ._enclose import ball_problem as BallProblem, balls
 
 FORMAT = "mfsym-certificate/1"

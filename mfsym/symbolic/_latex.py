@@ -206,7 +206,7 @@ def _reduced(D: "Derivation") -> list[str]:
         out.append(r"\emph{Global optimality} (Chizat \& Bach 2018; Petit, Poon \& Peyr\'e 2026): $\mu$ is a global minimizer of $L$"
                    r" iff $G_\mu(\eta) = 0$ for every $\eta$, including the limits $|\eta| \to \infty$ of saturating $\psi$;"
                    r" the gap is $s^\ast = \sup_\eta |G_\mu(\eta)|_F$." + "\n\n")
-        out.append(rf"\emph{{Escaping set.}} For a level $c \in (0, s^\ast)$," + "\n")
+        out.append(r"\emph{Escaping set.} For a level $c \in (0, s^\ast)$," + "\n")
         out.append(_align([rf"K_c &= \left\{{({a}, \eta) : {a} \neq 0,\ \langle {a}, G_\mu(\eta)\rangle_F < -c\, |{a}|_F\right\}},",
                            rf"\frac{{d}}{{dt}} |{a}|_F &= -h > c, \qquad h(U, \eta) = \langle U, G_\mu(\eta)\rangle_F,\ U = {a}/|{a}|_F,",
                            rf"\frac{{dh}}{{dt}} &= -\frac{{|P_U G_\mu(\eta)|_F^2}}{{|{a}|_F}} - |{a}|_F\, |\nabla_\eta h|^2 \le 0"]))
