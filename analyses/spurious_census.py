@@ -16,9 +16,11 @@ mean-field verdict, which should be "unstable" — a finite-width local minimum 
 of the infinite-width problem, with a certified witness $\hat\theta$ on the unit sphere where
 $J_\mu(\hat\theta) < 0$ (DESIGN §1.4, §1.6).
 
-Compared against Safran & Shamir 2018, Table 1 (k = n, 1000 Xavier starts of gradient descent per
-row; percentage of runs converging to a spurious local minimum). The percentages in
-``PUBLISHED_PERCENT`` were transcribed for the k = n rows 6..12.
+Compared against Safran & Shamir 2018 (arXiv 1712.08968), whose abstract states that "the
+probability of hitting such local minima is quite high, and increasing with the network size" (their
+Table 1 gives the rates per k for gradient descent from Xavier starts; its numbers could not be
+checked against the paper here, so none are quoted: ``PUBLISHED_PERCENT`` is left empty until someone
+transcribes them from the PDF with the table reference).
 
 Run: ``python analyses/spurious_census.py [--quick] [--out DIR] [--seed S] [--budget SECONDS]``.
 """
@@ -40,7 +42,8 @@ import scipy.optimize as so  # noqa: E402
 import mfsym as mf  # noqa: E402
 
 #: Safran & Shamir 2018 (arXiv 1712.08968), Table 1, rows k = n: % of runs ending at a spurious minimum.
-PUBLISHED_PERCENT = {6: 0.3, 7: 5.5, 8: 12.6, 9: 21.8, 10: 33.5, 11: 44.1, 12: 55.1}
+#: Empty on purpose: fill it only from the paper itself (values recalled from memory are not a source).
+PUBLISHED_PERCENT: dict[int, float] = {}
 SPURIOUS_LOSS = 1e-8
 
 
@@ -151,7 +154,8 @@ def main(argv: list[str] | None = None) -> dict:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     axes[0].plot(ks, [100 * f for f in frac], "o-", label=f"mfsym ({rounds} starts per k)")
     pk = [k for k in ks if k in PUBLISHED_PERCENT]
-    axes[0].plot(pk, [PUBLISHED_PERCENT[k] for k in pk], "s--", label="Safran & Shamir 2018, Table 1")
+    if pk:
+        axes[0].plot(pk, [PUBLISHED_PERCENT[k] for k in pk], "s--", label="Safran & Shamir 2018, Table 1")
     axes[0].set_xlabel("k = n")
     axes[0].set_ylabel("% runs at a spurious minimum")
     axes[0].legend()
