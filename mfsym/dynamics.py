@@ -379,10 +379,16 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         gtol = tol * float(np.sqrt(np.sum(np.abs(obj.c))))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", (RuntimeWarning, spo.OptimizeWarning))
+            res = None
             if dense:
-                res = spo.minimize(obj.fun, y, jac=obj.grad, hess=obj.hess, method="trust-exact",
-                                   options={"gtol": gtol, "maxiter": 20 * max_iter})
-            else:  # scipy's trust-krylov can feed NaN to hessp on singular Hessians; L-BFGS is robust here
+                try:
+                    res = spo.minimize(obj.fun, y, jac=obj.grad, hess=obj.hess, method="trust-exact",
+                                       options={"gtol": gtol, "maxiter": 20 * max_iter})
+                except (ValueError, np.linalg.LinAlgError):
+                    # trust-exact's subproblem can produce NaN near converged, singular minima
+                    # (e.g. relu population minima); fall back to L-BFGS, then Newton polishing below
+                    res = None
+            if res is None:  # scipy's trust-krylov can feed NaN to hessp on singular Hessians; L-BFGS is robust
                 res = spo.minimize(obj.fun, y, jac=obj.grad, method="L-BFGS-B",
                                    options={"gtol": gtol, "ftol": 1e-15, "maxiter": 50 * max_iter})
         if np.all(np.isfinite(res.x)) and obj.fun(res.x) <= obj.fun(y):
