@@ -1,0 +1,83 @@
+"""The no-false-instability campaign (analyses/false_instability_campaign.py) in its --quick mode."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "analyses" / "false_instability_campaign.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("analyses_false_instability_campaign", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def campaign():
+    module = _load()
+    out = io.StringIO()
+    return module, module.run(quick=True, out=out), out.getvalue()
+
+
+def test_quick_campaign_makes_no_false_instability_claim(campaign):
+    _, res, text = campaign
+    assert res["cases"] >= 100
+    assert res["false_claims"] == 0, res["false_cases"]
+    assert res["verdicts"].get("unstable", 0) == 0
+    # the exact global minimizers really are global: zero loss to rounding
+    assert res["max_loss"] < 1e-20
+    # most points are recognised as global; the rest are perturbed points whose residual exceeds tol
+    assert res["verdicts"]["global-minimizer"] >= 0.9 * res["cases"]
+    for (family, kind), counts in res["counts"].items():
+        if counts.get("not-stationary"):
+            assert kind.startswith("perturbed"), (family, kind, counts)
+    # every family and every kind of case is present, and the table and totals are printed
+    families = {f for f, _ in res["counts"]}
+    assert {"relu", "relu-fixed", "sigmoid", "sigmoid-vec", "tanh", "erf", "attention", "deconvolution",
+            "custom-poly", "custom-tanh", "relu-population", "erf-population"} <= families
+    kinds = {k for _, k in res["counts"]}
+    assert {"teacher=student", "interp-mass", "interp-outer", "zero-target", "duplicated", "zero-mass",
+            "population", "perturbed-1e-09", "perturbed-1e-06"} <= kinds
+    assert f"campaign size: {res['cases']} cases; false instability claims: 0" in text
+
+
+def test_every_certificate_of_the_campaign_verifies(campaign):
+    _, res, _ = campaign
+    checked = res["cases"] - len(res["errors"])
+    assert res["verify"] == {"True": checked}
+
+
+@pytest.mark.xfail(strict=True, reason="mfsym/stability/_certificates.py _pd_margin: NaN entries of the ball "
+                   "Hessian over the positive-definiteness box reach np.linalg.eigh -> LinAlgError from mf.check "
+                   "(3 of 114 quick cases; 23 of 1110 in the full campaign, all perturbed global minimizers). "
+                   "Expected: an 'undecided' claim, no crash")
+def test_quick_campaign_has_no_crash(campaign):
+    _, res, _ = campaign
+    assert res["errors"] == []
+
+
+def test_false_claim_detector_and_case_generation_are_deterministic(campaign):
+    module, _, _ = campaign
+
+    class Fake:
+        def __init__(self, verdict, claims):
+            self.verdict = type("V", (), {"value": verdict})()
+            self.certificate = {"claims": claims}
+
+    assert module.false_claim(Fake("unstable", []))
+    assert module.false_claim(Fake("inconclusive", [{"name": "non-globality", "outcome": "proved"}]))
+    assert not module.false_claim(Fake("global-minimizer", [{"name": "non-globality", "outcome": "undecided"}]))
+    first = [(f, k, b) for f, k, b in module.cases(1, seed=3)][:12]
+    again = [(f, k, b) for f, k, b in module.cases(1, seed=3)][:12]
+    for (f1, k1, b1), (f2, k2, b2) in zip(first, again):
+        (p1, m1), (p2, m2) = b1(), b2()
+        assert (f1, k1) == (f2, k2)
+        assert np.array_equal(p1.data.X, p2.data.X) and np.array_equal(m1.particles, m2.particles)
+        assert np.array_equal(m1.masses, m2.masses)
