@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._errors import MeasureError
+from ..dynamics import flow
 from ..measure import Measure
 from ..problem import Problem
 from ._gap import inner_scale
@@ -93,31 +94,25 @@ def simulate_escape(prob: Problem, mu: Measure, sets: list[EscapingSet] | None =
     P = np.concatenate([mu.particles, L])
     c = np.concatenate([mu.masses, signs * light_mass / light])
     m = mu.m
-    times, losses, traj = [], [], []
     S = len(sets)
+    traj = flow(prob, Measure(fam, P, c), steps=steps, dt=dt, adaptive=False, record_every=record_every)
+    if traj.stopped == "diverged":
+        raise MeasureError(f"dt: the Euler flow diverged after {len(traj.times) - 1} steps; use a smaller dt than {dt}")
+    P = traj.measure.particles
+    times = traj.snapshot_times
+    losses = traj.losses[traj.snapshot_steps]
+    traj_a = traj.snapshots[:, m:, :]
     mass, norms, inside_hist = [[] for _ in range(S)], [[] for _ in range(S)], [[] for _ in range(S)]
     with np.errstate(over="ignore", invalid="ignore"):
-        for step in range(steps + 1):
-            cur = Measure(fam, P, c)
-            if step % record_every == 0 or step == steps:
-                times.append(step * dt)
-                losses.append(prob.loss(cur))
-                traj.append(P[m:].copy())
-                for k, es in enumerate(sets):
-                    ins = es.contains(P[m:]) & (np.sign(c[m:]) == -es.sign)
-                    inside_hist[k].append(ins)
-                    mass[k].append(float(ins.mean()))
-                    nv = es.homogeneous_norm(P[m:])
-                    norms[k].append(float(nv[ins].mean()) if ins.any() else float("nan"))
-            if step == steps:
-                break
-            V = prob.velocity(cur, P)
-            P = P + dt * np.sign(c)[:, None] * V
-            if not np.all(np.isfinite(P)):
-                raise MeasureError(f"dt: the Euler flow diverged at step {step}; use a smaller dt than {dt}")
-    times_a = np.array(times)
+        for L_ in traj_a:
+            for k, es in enumerate(sets):
+                ins = es.contains(L_) & (np.sign(c[m:]) == -es.sign)
+                inside_hist[k].append(ins)
+                mass[k].append(float(ins.mean()))
+                nv = es.homogeneous_norm(L_)
+                norms[k].append(float(nv[ins].mean()) if ins.any() else float("nan"))
+    times_a = np.asarray(times)
     measured = np.full(S, np.nan)
-    traj_a = np.array(traj)
     for k, es in enumerate(sets):
         H = np.array(inside_hist[k])
         half = len(times_a) // 2
@@ -131,5 +126,5 @@ def simulate_escape(prob: Problem, mu: Measure, sets: list[EscapingSet] | None =
                             predicted_rate=np.array([es.growth_rate for es in sets]),
                             growth=tuple(es.growth for es in sets), light_trajectories=traj_a,
                             measure=Measure(fam, P, c), sets=tuple(sets),
-                            method=f"explicit Euler, {steps} steps of dt={dt}, {light} light particles of total mass "
+                            method=f"mf.flow (explicit Euler, fixed step), {steps} steps of dt={dt}, {light} light particles of total mass "
                                    f"{light_mass} (N(0, {spread}^2))")
