@@ -1,1 +1,0 @@
-"""Lazy regime (placeholder: being written, issue 6)."""
