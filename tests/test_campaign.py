@@ -33,8 +33,13 @@ def test_quick_campaign_makes_no_false_instability_claim(campaign):
     assert res["verdicts"].get("unstable", 0) == 0
     # the exact global minimizers really are global: zero loss to rounding
     assert res["max_loss"] < 1e-20
-    # most points are recognised as global; the rest are perturbed points whose residual exceeds tol
-    assert res["verdicts"]["global-minimizer"] >= 0.9 * res["cases"]
+    # general-class families (custom-poly: neither output-linear nor homogeneous) have no global-optimality
+    # criterion (DESIGN §1.4): they are never called global, nor unstable
+    general = {k: c for k, c in res["counts"].items() if k[0] == "custom-poly"}
+    assert general and all(set(c) <= {"inconclusive", "not-stationary"} for c in general.values()), general
+    # the other points are recognised as global; the rest are perturbed points whose residual exceeds tol
+    n_general = sum(sum(c.values()) for c in general.values())
+    assert res["verdicts"]["global-minimizer"] >= 0.9 * (res["cases"] - n_general)
     for (family, kind), counts in res["counts"].items():
         if counts.get("not-stationary"):
             assert kind.startswith("perturbed"), (family, kind, counts)
@@ -54,10 +59,6 @@ def test_every_certificate_of_the_campaign_verifies(campaign):
     assert res["verify"] == {"True": checked}
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/stability/_certificates.py _pd_margin: NaN entries of the ball "
-                   "Hessian over the positive-definiteness box reach np.linalg.eigh -> LinAlgError from mf.check "
-                   "(3 of 114 quick cases; 23 of 1110 in the full campaign, all perturbed global minimizers). "
-                   "Expected: an 'undecided' claim, no crash")
 def test_quick_campaign_has_no_crash(campaign):
     _, res, _ = campaign
     assert res["errors"] == []

@@ -316,6 +316,10 @@ def _pd_margin(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float)
         Hb = Hb + (Sb * Sb.transpose()) * flint.arb(float(sigma))
     Hb = Hb - flint.arb_mat(N, N, [float(lam) if i == j else 0.0 for i in range(N) for j in range(N)])
     mid = np.array([[float(Hb[i, j].mid()) for j in range(N)] for i in range(N)])
+    if not np.all(np.isfinite(mid)):
+        # some Hessian entry has no finite enclosure over the box (e.g. exp overflow at saturated units)
+        raise Undecided("the Hessian enclosure over the box has non-finite entries; shrink the box or raise "
+                        "the precision")
     _, X = np.linalg.eigh(0.5 * (mid + mid.T))
     Xb = flint.arb_mat(N, N, [float(v) for v in X.ravel()])
     C = Xb.transpose() * Hb * Xb
@@ -421,10 +425,14 @@ def _expected_verdict(outcomes: dict, cert: dict) -> set[str]:
             return {"inconclusive"}
         if rf > tol:
             return {"not-stationary"}
+    search = cert.get("mean_field_search") or {}
+    if not isinstance(search, dict):
+        raise CertificateError(f"certificate.mean_field_search: expected a dict, got {type(search).__name__}")
+    if search.get("kind") == "general":
+        return {"inconclusive"}  # no global-optimality criterion for the general class (DESIGN §1.4)
     ng = outcomes.get("non-globality")
     if ng == "proved":
         return {"unstable"}
-    search = cert.get("mean_field_search") or {}
     gv, gt = search.get("gap_value"), search.get("gap_tol")
     if ng is None and isinstance(gv, (int, float)) and isinstance(gt, (int, float)) and gv <= gt:
         return {"global-minimizer"}
@@ -499,6 +507,8 @@ def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | Non
     if certificate["verdict"] not in _expected_verdict(outcomes, certificate):
         return False
     fw = certificate.get("finite_width") or {}
+    if not isinstance(fw, dict):
+        raise CertificateError(f"certificate.finite_width: expected a dict or null, got {type(fw).__name__}")
     if fw.get("certified"):
         need = {"strict-local-min": ("positive-definite", "residual-covered"),
                 "strict-saddle": ("negative-curvature",)}.get(fw.get("classification"))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import CertificateError, MeasureError
+from .._validate import positive_int
 from ..measure import Measure
 from ..problem import Problem
 from . import _certificates as C
@@ -264,6 +265,11 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     mu = prob._measure(mu)
     tol = _positive_float(tol, "tol")
     gap_tol = tol if gap_tol is None else _positive_float(gap_tol, "gap_tol")
+    precision_bits = positive_int(precision_bits, "precision_bits", CertificateError, minimum=16)
+    restarts = positive_int(restarts, "restarts", CertificateError)
+    seed = positive_int(seed, "seed", CertificateError, minimum=0)
+    if not isinstance(escaping, bool):
+        raise CertificateError(f"escaping: expected True or False, got {escaping!r}")
     from .. import __version__
 
     reasons: list[str] = []
@@ -296,6 +302,10 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     return Report(verdict, residual, tol, fw, mfd, cert, reasons, prob)
 
 
+#: 'unstable' needs a gap above this multiple of the stationarity residual (see `_mean_field`)
+RESIDUAL_FACTOR = 100.0
+
+
 def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, cert):
     from .. import meanfield
 
@@ -308,10 +318,24 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
     cert["mean_field_search"] = {"gap_value": value if math.isfinite(value) else str(value), "gap_tol": gap_tol,
                                  "kind": g.kind, "method": g.method, "at_infinity": bool(g.at_infinity)}
     mfd = MeanField(value, g.kind, g.witness, bool(g.at_infinity), g.method, False, [], g)
+    if g.kind == "general":
+        # DESIGN §1.4: without output-linearity or homogeneity there is no global-optimality criterion
+        # in terms of J alone; report min J and claim nothing either way
+        reasons.append(f"general class (neither output-linear nor homogeneous): min J over the searched region "
+                       f"is {-value:.3e}, but no global-optimality criterion applies, so neither "
+                       "'global-minimizer' nor 'unstable' is claimed")
+        return Verdict.INCONCLUSIVE, mfd
     if value <= gap_tol:
         reasons.append(f"gap {value:.3e} <= gap_tol {gap_tol:.1e} after the global search ({g.method}); "
                        "global optimality is numerical evidence, not a proof")
         return Verdict.GLOBAL, mfd
+    residual = float(cert.get("residual_float", 0.0))
+    if value <= RESIDUAL_FACTOR * residual:
+        # a point within the stationarity tolerance of a global minimizer can have a gap of the order of
+        # its residual; 'unstable' speaks of a stationary point, so demand a gap well above the residual
+        reasons.append(f"gap {value:.3e} is within {RESIDUAL_FACTOR:g}x the stationarity residual {residual:.3e}: "
+                       "the point may be a perturbed global minimizer; refine with `mf.stationary` and check again")
+        return Verdict.INCONCLUSIVE, mfd
     if g.witness is None:
         reasons.append(f"gap {value:.3e} > gap_tol but the search returned no witness")
         return Verdict.INCONCLUSIVE, mfd
