@@ -39,3 +39,38 @@ def positive_int(value: Any, name: str, error: type[MfsymError], minimum: int = 
     if value < minimum:
         raise error(f"{name}: expected an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def positive_float(value: Any, name: str, error: type[MfsymError], allow_zero: bool = False) -> float:
+    """Check that ``value`` is a finite real number (not a bool or string) ``> 0``, or ``>= 0`` with ``allow_zero``."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if ok:
+        value = float(value)
+        ok = bool(np.isfinite(value)) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise error(f"{name}: expected a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return value
+
+
+def bool_arg(value: Any, name: str, error: type[MfsymError], allow_none: bool = False) -> bool | None:
+    """Check that ``value`` is ``True`` or ``False`` (or ``None`` with ``allow_none``); no truthiness coercion."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(f"{name}: expected True or False{' or None' if allow_none else ''}, got {value!r}")
+    return bool(value)
+
+
+def seed_arg(value: Any, name: str, error: type[MfsymError],
+             allow_none: bool = False) -> int | np.random.Generator | None:
+    """Check a seed for ``np.random.default_rng``: an integer ``>= 0`` or a numpy Generator (or ``None`` with
+    ``allow_none``, meaning fresh OS entropy); a Generator is returned as is, an integer as ``int``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, np.random.Generator):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        what = "an integer >= 0, a numpy.random.Generator or None" if allow_none else \
+            "an integer >= 0 or a numpy.random.Generator"
+        raise error(f"{name}: expected {what}, got {value!r}")
+    return int(value)

@@ -24,7 +24,7 @@ import scipy.optimize as so
 
 from ._errors import DataError, MeasureError
 from ._types import FloatArray
-from ._validate import as_float_array, positive_int
+from ._validate import as_float_array, bool_arg, positive_float, positive_int, seed_arg
 from .data import Samples
 from .families import Family
 from .families._inner import SeparableKernel
@@ -35,18 +35,11 @@ __all__ = ["teacher_student", "deconvolution", "width_one_fit", "collapsed", "un
 
 
 def _nonneg(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value < 0:
-        raise DataError(f"{name}: expected a finite number >= 0, got {value!r}")
-    return float(value)
+    return positive_float(value, name, DataError, allow_zero=True)
 
 
 def _seed(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise DataError(f"seed: expected an integer or numpy Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(seed_arg(seed, "seed", DataError))
 
 
 def teacher_student(family: Family, teacher: Measure | None = None, *, m_teacher: int = 3, n: int = 200,
@@ -65,7 +58,7 @@ def teacher_student(family: Family, teacher: Measure | None = None, *, m_teacher
         $x \sim N(0, I)$, or uniform on the unit sphere (each token normalised, for token inputs).
     noise : float
         Standard deviation of the Gaussian label noise $\varepsilon_i$.
-    seed : int
+    seed : int >= 0 or Generator
         Seeds the teacher, the inputs and the noise.
 
     Returns
@@ -114,7 +107,7 @@ def deconvolution(family: Family, spikes: Any = None, amplitudes: Any = None, *,
         uniform random points (``grid=False``).
     noise : float
         Standard deviation of the Gaussian observation noise.
-    seed : int
+    seed : int >= 0 or Generator
 
     Returns
     -------
@@ -129,6 +122,7 @@ def deconvolution(family: Family, spikes: Any = None, amplitudes: Any = None, *,
     d = family.input_shape[0]
     n = positive_int(n, "n", DataError)
     noise = _nonneg(noise, "noise")
+    grid = bool_arg(grid, "grid", DataError)
     rng = _seed(seed)
     if spikes is None:
         m = positive_int(m_spikes, "m_spikes", DataError)
@@ -148,6 +142,9 @@ def deconvolution(family: Family, spikes: Any = None, amplitudes: Any = None, *,
         T = T[:, None] if T.ndim == 1 and d == 1 else T
         if T.ndim != 2 or T.shape[1] != d:
             raise DataError(f"spikes: expected shape (m, {d}), got {np.shape(spikes)}")
+        if T.shape[0] == 0:
+            raise DataError(f"spikes: expected at least one spike, an array of shape (m, {d}) with m >= 1, "
+                            f"got shape {np.shape(spikes)}")
         m = T.shape[0]
     if amplitudes is None:
         amp = rng.choice([-1.0, 1.0], m) * rng.uniform(0.5, 1.5, m)
@@ -236,12 +233,14 @@ def width_one_fit(prob: Problem, *, mass: float = 1.0, starts: int = 8, seed: in
                   tol: float = 1e-8) -> Measure:
     r"""The best single neuron $\mu = c\,\delta_\theta$, $\theta \in \arg\min_\theta L(c\,\delta_\theta)$.
 
-    Minimised from ``starts`` random starts ($N(0, \mathrm{scale}^2)$ entries, seeded); the one with the
-    lowest loss is returned. When the data need more than one neuron, it is a non-global stationary
-    point of the mean-field problem (Chizat & Bach 2018, §3: a stationary measure that is not a minimizer).
+    Minimised from ``starts`` random starts ($N(0, \mathrm{scale}^2)$ entries, seeded), each polished until
+    the stationarity residual is below ``tol`` (a finite number $\ge 0$); the one with the lowest loss is
+    returned. When the data need more than one neuron, it is a non-global stationary point of the
+    mean-field problem (Chizat & Bach 2018, §3: a stationary measure that is not a minimizer).
     """
     prob = _check_problem(prob)
     c = _masses(np.array([mass], dtype=float) if not isinstance(mass, np.ndarray) else mass, 1)
+    tol = _nonneg(tol, "tol")
     found = _best_of(prob, c, positive_int(starts, "starts", DataError), _seed(seed), _nonneg(scale, "scale"), tol)
     return min(found, key=prob.loss)
 
@@ -279,6 +278,7 @@ def underwidth_minima(prob: Problem, m: int, *, starts: int = 10, seed: int = 0,
     prob = _check_problem(prob)
     m = positive_int(m, "m", DataError)
     c = _masses(masses, m)
+    tol = _nonneg(tol, "tol")
     found = _best_of(prob, c, positive_int(starts, "starts", DataError), _seed(seed), _nonneg(scale, "scale"), tol)
     out: list[LocalMinimum] = []
     for mu in sorted(found, key=prob.loss):

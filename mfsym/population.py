@@ -281,7 +281,7 @@ class GaussianTeacher:
     mc_samples : int, optional
         Monte Carlo sample size; required when no closed form applies.
     seed : int
-        Seed of the Monte Carlo inputs.
+        Seed ($\ge 0$) of the Monte Carlo inputs.
     method : {"auto", "closed", "mc"}
         Force the closed form or the Monte Carlo fallback ("auto": closed form when available).
 
@@ -304,9 +304,8 @@ class GaussianTeacher:
             raise DataError(f"method: expected 'auto', 'closed' or 'mc', got {method!r}")
         if mc_samples is not None:
             mc_samples = positive_int(mc_samples, "mc_samples", DataError)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise DataError(f"seed: expected an integer, got {seed!r}")
-        self.family, self.teacher, self.mc_samples, self.seed, self.method = family, teacher_measure, mc_samples, int(seed), method
+        seed = positive_int(seed, "seed", DataError, minimum=0)  # an int, not a Generator: it is stored and shown
+        self.family, self.teacher, self.mc_samples, self.seed, self.method = family, teacher_measure, mc_samples, seed, method
         self.kernel = _closed_form(family)
         if method == "closed" and self.kernel is None:
             raise DataError(f"method: 'closed' needs a bias-free relu or erf family, got {family!r}")

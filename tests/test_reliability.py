@@ -103,8 +103,8 @@ def test_flow_and_stationary_reject_a_measure_of_another_dimension(relu_global):
     ({"restarts": 1.5}, r"restarts: expected an integer >= 1, got 1.5"),
     ({"restarts": True}, r"restarts: expected an integer >= 1, got True"),
     ({"samples": 3}, r"samples: expected an integer >= 16, got 3"),
-    ({"seed": "x"}, r"seed: expected an int or numpy Generator, got 'x'"),
-    ({"seed": 1.5}, r"seed: expected an int or numpy Generator, got 1.5"),
+    ({"seed": "x"}, r"seed: expected an integer >= 0, a numpy.random.Generator or None, got 'x'"),
+    ({"seed": 1.5}, r"seed: expected an integer >= 0, a numpy.random.Generator or None, got 1.5"),
 ])
 def test_gap_argument_errors(relu_global, kwargs, match):
     prob, mu = relu_global
@@ -118,12 +118,9 @@ def test_gap_rejects_wrong_problem_and_measure(relu_global):
             r"mu: its family has blocks")
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/meanfield/_gap.py `_check`: gap(prob, mu, seed=-1) passes the check "
-                   "and numpy raises a bare ValueError('expected non-negative integer'); expected a MeasureError "
-                   "'seed: expected a non-negative int or numpy Generator, got -1'")
 def test_gap_negative_seed_is_an_mfsym_error(relu_global):
     prob, mu = relu_global
-    _raises(lambda: mf.meanfield.gap(prob, mu, seed=-1), "seed")
+    _raises(lambda: mf.meanfield.gap(prob, mu, seed=-1), r"seed: expected an integer >= 0.* got -1", mf.MeasureError)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -147,13 +144,20 @@ def test_escaping_sets_rejects_wrong_problem_and_measure(relu_unstable):
     _raises(lambda: mf.meanfield.escaping_sets(prob, "mu", gap=g), r"mu: expected an mf.Measure, got str")
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/meanfield/_sets.py escaping_sets: certify='yes' is used as a truth "
-                   "value and tol=-1.0 / tol=nan are accepted (tol=nan silently returns []); expected MeasureError "
-                   "'certify: expected True or False' and 'tol: expected a finite number >= 0'")
-@pytest.mark.parametrize("kwargs", [{"certify": "yes"}, {"tol": -1.0}, {"tol": float("nan")}])
-def test_escaping_sets_flag_and_tol_are_validated(relu_unstable, kwargs):
+@pytest.mark.parametrize("kwargs, match", [
+    ({"certify": "yes"}, r"certify: expected True or False, got 'yes'"),
+    ({"tol": -1.0}, r"tol: expected a finite number >= 0, got -1.0"),
+    ({"tol": float("nan")}, r"tol: expected a finite number >= 0, got nan"),
+    ({"seed": -1}, r"seed: expected an integer >= 0.* got -1"),
+    # level is checked before the gap is compared with tol (here every gap is below tol)
+    ({"level": float("nan"), "tol": 1e9}, r"level: expected numbers in \(0, s\*\) .* got nan"),
+    ({"level": -1.0, "tol": 1e9}, r"level: expected numbers in \(0, s\*\) .* got -1.0"),
+    ({"level": [], "tol": 1e9}, r"level: expected a number, a non-empty list of numbers or None, got \[\]"),
+])
+def test_escaping_sets_flag_and_tol_are_validated(relu_unstable, kwargs, match):
     prob, mu, g = relu_unstable
-    _raises(lambda: mf.meanfield.escaping_sets(prob, mu, gap=g, **{"certify": False, **kwargs}), next(iter(kwargs)))
+    _raises(lambda: mf.meanfield.escaping_sets(prob, mu, gap=g, **{"certify": False, **kwargs}), match,
+            mf.MeasureError)
 
 
 # ------------------------------------------------------------------------------------------------ check
@@ -217,8 +221,8 @@ def test_gaussian_teacher_argument_errors():
         (lambda: mf.GaussianTeacher(None, T), r"family: expected an mfsym Family, got NoneType"),
         (lambda: mf.GaussianTeacher(fam, T.particles), r"teacher_measure: expected an mf.Measure, got ndarray"),
         (lambda: mf.GaussianTeacher(fam, T, method="exact"), r"method: expected 'auto', 'closed' or 'mc', got 'exact'"),
-        (lambda: mf.GaussianTeacher(fam, T, seed="0"), r"seed: expected an integer, got '0'"),
-        (lambda: mf.GaussianTeacher(fam, T, seed=1.0), r"seed: expected an integer, got 1.0"),
+        (lambda: mf.GaussianTeacher(fam, T, seed="0"), r"seed: expected an integer >= 0, got '0'"),
+        (lambda: mf.GaussianTeacher(fam, T, seed=1.0), r"seed: expected an integer >= 0, got 1.0"),
         (lambda: mf.GaussianTeacher(fam, T, mc_samples=1.5), r"mc_samples: expected an integer >= 1, got 1.5"),
         (lambda: mf.GaussianTeacher(fam, T, mc_samples=-5), r"mc_samples: expected an integer >= 1, got -5"),
         (lambda: mf.GaussianTeacher(fam, T, method="mc"), r"mc_samples: method 'mc' needs mc_samples"),
@@ -230,13 +234,10 @@ def test_gaussian_teacher_argument_errors():
         _raises(call, match, mf.DataError)
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/population.py GaussianTeacher: seed=-1 is accepted and the Monte "
-                   "Carlo inputs then fail in numpy with a bare ValueError('expected non-negative integer') inside "
-                   "mf.Problem; expected DataError 'seed: expected a non-negative integer, got -1' at construction")
 def test_gaussian_teacher_negative_seed():
     sig = mf.families.sigmoid(d=2)
-    _raises(lambda: mf.Problem(sig, mf.GaussianTeacher(sig, mf.Measure(sig, np.ones((1, 4))), mc_samples=20,
-                                                       seed=-1)), "seed", mf.DataError)
+    _raises(lambda: mf.GaussianTeacher(sig, mf.Measure(sig, np.ones((1, 4))), mc_samples=20, seed=-1),
+            r"seed: expected an integer >= 0, got -1", mf.DataError)
 
 
 # ------------------------------------------------------------------------------------------------ datasets
@@ -254,7 +255,8 @@ _DECONV = mf.families.deconvolution(d=1)
     (lambda: mf.datasets.teacher_student(_RELU, noise=float("nan")), r"noise: .* got nan"),
     (lambda: mf.datasets.teacher_student(_RELU, scale=float("inf")), r"scale: .* got inf"),
     (lambda: mf.datasets.teacher_student(_RELU, inputs="uniform"), r"inputs: expected 'gaussian' or 'sphere', got 'uniform'"),
-    (lambda: mf.datasets.teacher_student(_RELU, seed="1"), r"seed: expected an integer or numpy Generator, got '1'"),
+    (lambda: mf.datasets.teacher_student(_RELU, seed="1"),
+     r"seed: expected an integer >= 0 or a numpy.random.Generator, got '1'"),
     (lambda: mf.datasets.teacher_student(_RELU, seed=1.0), r"seed: .* got 1.0"),
     (lambda: mf.datasets.teacher_student(_RELU, teacher=np.ones((1, 3))), r"teacher: expected an mf.Measure or None, got ndarray"),
     (lambda: mf.datasets.teacher_student(_RELU, teacher=mf.Measure(mf.families.relu(d=3), np.ones((1, 4)))),
@@ -297,20 +299,16 @@ def test_stationary_configuration_generators_errors(relu_global):
         _raises(call, match)
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/datasets.py: (a) `_seed` accepts seed=-1 and numpy raises a bare "
-                   "ValueError('expected non-negative integer'); (b) deconvolution(grid='yes') is used as a truth "
-                   "value; (c) width_one_fit(tol=-1.0) is not validated; (d) deconvolution(spikes=np.ones((0, 1))) "
-                   "raises MeasureError 'cannot reshape array of size 0 ...' which names neither the argument nor "
-                   "what was expected. Expected DataError naming seed / grid / tol / spikes ('at least one spike')")
 @pytest.mark.parametrize("call, match", [
-    (lambda: mf.datasets.teacher_student(_RELU, seed=-1), "seed"),
-    (lambda: mf.datasets.deconvolution(_DECONV, grid="yes"), "grid"),
+    (lambda: mf.datasets.teacher_student(_RELU, seed=-1), r"seed: expected an integer >= 0 .* got -1"),
+    (lambda: mf.datasets.deconvolution(_DECONV, grid="yes"), r"grid: expected True or False, got 'yes'"),
     (lambda: mf.datasets.width_one_fit(mf.Problem(_RELU, mf.Samples(np.ones((3, 2)), np.ones(3))), tol=-1.0,
-                                       starts=1), "tol"),
-    (lambda: mf.datasets.deconvolution(_DECONV, spikes=np.ones((0, 1))), "spikes: expected at least one"),
+                                       starts=1), r"tol: expected a finite number >= 0, got -1.0"),
+    (lambda: mf.datasets.deconvolution(_DECONV, spikes=np.ones((0, 1))),
+     r"spikes: expected at least one spike, .*\(m, 1\) with m >= 1, got shape \(0, 1\)"),
 ])
 def test_dataset_generator_errors_not_yet_raised(call, match):
-    _raises(call, match)
+    _raises(call, match, mf.DataError)
 
 
 # ------------------------------------------------------------------------------------------------ verify

@@ -27,6 +27,7 @@ from scipy.stats import norm, qmc
 
 from .._errors import MeasureError
 from .._types import FloatArray
+from .._validate import positive_int, seed_arg
 from ..data import Samples
 from ..families._inner import Ridge
 from ..measure import Measure
@@ -119,11 +120,9 @@ def _check(prob, mu, restarts, samples, seed):
     if not isinstance(prob, Problem):
         raise MeasureError(f"prob: expected an mf.Problem, got {type(prob).__name__}")
     mu = prob._measure(mu)
-    for name, v, lo in (("restarts", restarts, 1), ("samples", samples, 16)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise MeasureError(f"{name}: expected an integer >= {lo}, got {v!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer, np.random.Generator))):
-        raise MeasureError(f"seed: expected an int or numpy Generator, got {seed!r}")
+    positive_int(restarts, "restarts", MeasureError, minimum=1)
+    positive_int(samples, "samples", MeasureError, minimum=16)
+    seed_arg(seed, "seed", MeasureError, allow_none=True)
     return mu
 
 
@@ -407,8 +406,8 @@ def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 
     prob : Problem
     mu : Measure
         Usually a stationary point.
-    seed : int or Generator
-        Seeds the Sobol scrambling and the random starts.
+    seed : int >= 0, Generator or None
+        Seeds the Sobol scrambling and the random starts (None: fresh OS entropy, not reproducible).
     restarts : int
         Local (L-BFGS) runs per search.
     samples : int

@@ -24,6 +24,7 @@ from flint import arb
 
 from .._errors import CertificateError, MeasureError
 from .._types import FloatArray
+from .._validate import bool_arg, positive_float, seed_arg
 from ..measure import Measure
 from ..problem import Problem
 from ._arb import Enclosure, box_balls, certify_cells
@@ -389,6 +390,20 @@ def _decide_sphere(enc: Enclosure, a, z, c, q, sign) -> bool | None:
 
 
 # ---------------------------------------------------------------------------- public
+def _levels(level: Any, known: str) -> list[float]:
+    """``level`` as a non-empty list of finite positive floats (``known``: how to describe $s^*$ so far)."""
+    raw = list(level) if isinstance(level, (list, tuple)) or (isinstance(level, np.ndarray) and level.ndim == 1) \
+        else [level]
+    if not raw:
+        raise MeasureError(f"level: expected a number, a non-empty list of numbers or None, got {level!r}")
+    out = []
+    for c in raw:
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.floating, np.integer)) or not (0 < c < math.inf):
+            raise MeasureError(f"level: expected numbers in (0, s*) with s* = {known}, got {c!r}")
+        out.append(float(c))
+    return out
+
+
 def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None = None, *,
                   seed: int | np.random.Generator | None = 0, gap: Gap | None = None, certify: bool = True,
                   resolution: int | None = None, tol: float = 1e-8) -> list[EscapingSet]:
@@ -400,16 +415,17 @@ def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None 
         The problem and a (stationary, non-global) measure $\mu_\infty$.
     level : float, list of floats or None
         Levels $c \in (0, s^*)$; default $c = s^*/2$, moved to $0.4 s^*$ ... when $c$ is not a regular
-        value of the sampled level set.
-    seed : int or Generator
+        value of the sampled level set. Finiteness and $c > 0$ are checked before the gap is computed.
+    seed : int >= 0, Generator or None
     gap : Gap, optional
         A precomputed :func:`gap` result (else computed with ``seed``).
     certify : bool
-        Try to prove the set's inequalities by ball arithmetic on a box cover (dimension <= 3).
+        ``True`` or ``False`` (no truthy values): try to prove the set's inequalities by ball arithmetic on a
+        box cover (dimension <= 3).
     resolution : int, optional
         Grid cells per axis of the cover.
     tol : float
-        Gaps below ``tol`` mean "global": no set is returned.
+        A finite number $\ge 0$; gaps at or below ``tol`` mean "global": no set is returned.
 
     Returns
     -------
@@ -429,21 +445,25 @@ def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None 
     if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer))
                                    or resolution < 2):
         raise MeasureError(f"resolution: expected an integer >= 2, got {resolution!r}")
+    seed = seed_arg(seed, "seed", MeasureError, allow_none=True)
+    certify = bool_arg(certify, "certify", MeasureError)
+    tol = positive_float(tol, "tol", MeasureError, allow_zero=True)
+    # levels are checked up front (finite and > 0); c < s* once the gap is known
+    known = f"{float(gap.value):.6g} (the gap)" if gap is not None else "the gap"
+    levels = None if level is None else _levels(level, known)
     g = gap if gap is not None else compute_gap(prob, mu, seed=seed)
     rng = np.random.default_rng(seed)
     if g.kind == "general" or not g.value > tol:
         return []
     rp = ReducedPotential(prob, mu)
     sv = float(g.value)
-    if level is None:
+    if levels is None:
         levels, auto = [0.5 * sv], True
     else:
-        raw = [level] if np.ndim(level) == 0 else list(level)
-        levels, auto = [], False
-        for c in raw:
-            if isinstance(c, bool) or not isinstance(c, (int, float, np.floating, np.integer)) or not (0 < c < sv):
+        auto = False
+        for c in levels:
+            if not c < sv:
                 raise MeasureError(f"level: expected numbers in (0, s*) with s* = {sv:.6g} (the gap), got {c!r}")
-            levels.append(float(c))
     out = []
     for c in levels:
         if g.kind == "output-linear":
