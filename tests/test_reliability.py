@@ -2,9 +2,8 @@
 and hypothesis properties of flows, certificates and verdicts over random families, data and measures.
 
 Bad input must raise an ``mf.MfsymError`` subclass whose message names the argument (and the CLI must
-exit 2 with one line naming the key); nothing is silently coerced. Tests marked ``xfail(strict=True)``
-record bugs found here in files this suite does not own; each reason says file, input, observed and
-expected behaviour, and the marker must be removed when the bug is fixed (strict: an XPASS fails).
+exit 2 with one line naming the key); nothing is silently coerced. Each test about a bug found by this
+suite (and since fixed) says in its docstring or name what used to go wrong.
 """
 
 from __future__ import annotations
@@ -186,22 +185,12 @@ def test_check_rejects_wrong_problem_and_measure(relu_global):
     assert "(3,)" in msg and "(2,)" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/stability/_check.py check: precision_bits='x' reaches int('x') "
-                   "(bare ValueError) before the precision context validates it; escaping='no' is used as a truth "
-                   "value. Expected CertificateError 'precision: expected an integer number of bits ... got 'x'' "
-                   "and MfsymError 'escaping: expected True or False'")
 @pytest.mark.parametrize("kwargs", [{"precision_bits": "x"}, {"escaping": "no"}])
 def test_check_precision_string_and_escaping_flag(relu_global, kwargs):
     prob, mu = relu_global
     _raises(lambda: mf.check(prob, mu, **kwargs), "precision" if "precision_bits" in kwargs else "escaping")
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/stability/_certificates.py _pd_margin: the ball Hessian over the box "
-                   "of radius 8|grad F|/lambda_min has NaN entries (softmax/sigmoid enclosure over a wide box), "
-                   "their midpoints go into np.linalg.eigh, and mf.check raises LinAlgError('Eigenvalues did not "
-                   "converge'). Input: sigmoid(d=1) teacher_student(m_teacher=1, n=4, seed=9), teacher particles "
-                   "+ 1e-7 N(0,1) (default_rng(9)). Expected: the positive-definite claim 'undecided' (not a crash). "
-                   "Seen in 3 of 114 quick-campaign cases (sigmoid, sigmoid-vec, attention; perturbed 1e-7)")
 def test_check_does_not_crash_on_a_wide_positive_definiteness_box():
     fam = mf.families.sigmoid(d=1, outputs=1)
     data, teacher = mf.datasets.teacher_student(fam, m_teacher=1, n=4, seed=9)
@@ -396,10 +385,6 @@ def test_verify_malformed_certificate_names_the_key(certificate, what):
     _raises(lambda: mf.verify(_edit(certificate, edit)), match, mf.CertificateError)
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/stability/_certificates.py verify: a certificate whose "
-                   "'finite_width' or 'mean_field_search' is not a dict (e.g. the string 'x') raises "
-                   "AttributeError(\"'str' object has no attribute 'get'\"); expected CertificateError naming "
-                   "certificate.finite_width / certificate.mean_field_search")
 @pytest.mark.parametrize("key", ["finite_width", "mean_field_search"])
 def test_verify_optional_sections_of_the_wrong_type(certificate, key):
     _raises(lambda: mf.verify(_edit(certificate, lambda c: c.__setitem__(key, "x"), resign=False)), key,
@@ -429,9 +414,6 @@ def test_cli_verify_malformed_files(tmp_path, certificate):
     assert rc == 2 and "CERT: cannot read" in err
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym CLI `verify`: a certificate with \"finite_width\": \"x\" escapes "
-                   "as AttributeError (a traceback) instead of exit code 2 with one line naming finite_width "
-                   "(root cause in stability/_certificates.py verify)")
 def test_cli_verify_wrong_section_type_exits_2(tmp_path, certificate):
     (tmp_path / "c.json").write_text(json.dumps({**certificate, "finite_width": "x"}))
     rc, _, err = _cli(["verify", str(tmp_path / "c.json")])
@@ -524,9 +506,6 @@ def test_cli_check_malformed_toml(spec_files):
     assert rc == 0 and "verdict: global-minimizer" in out and err == ""
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/stability/_check.py (via `mfsym check`): a spec with "
-                   "check = {precision_bits = 'x'} raises a bare ValueError from int('x') -- a traceback instead of "
-                   "exit code 2 with one line naming precision_bits")
 def test_cli_check_precision_string_exits_2(spec_files):
     path = spec_files / "prec.json"
     path.write_text(json.dumps(_spec(lambda s: s.__setitem__("check", {"precision_bits": "x"}))))
@@ -671,10 +650,7 @@ def checkable_points(draw):
 @given(checkable_points(), st.integers(0, 2**31 - 1))
 def test_certificates_verify_and_tampering_is_detected(point, tamper_seed):
     prob, mu, kind, seed = point
-    try:
-        rep = mf.check(prob, mu, seed=0, restarts=4, escaping=False)  # the sets are not in the certificate
-    except np.linalg.LinAlgError:  # the known _pd_margin crash (xfail above); not what this property tests
-        assume(False)
+    rep = mf.check(prob, mu, seed=0, restarts=4, escaping=False)  # the sets are not in the certificate
     cert = json.loads(json.dumps(rep.certificate))
     ok = mf.verify(cert)
     if _proved(cert) or rep.verdict.value != "inconclusive":
@@ -701,13 +677,6 @@ def test_a_point_that_is_not_stationary_is_reported_not_stationary(case):
     assert mf.verify(rep.certificate) is True
 
 
-@pytest.mark.xfail(strict=True, reason="mfsym/stability/_check.py _mean_field: general-class family (custom "
-                   "u^2 sin x + u x) at a global minimizer perturbed by 1e-7 (residual 4.8e-7 <= tol 1e-6) is "
-                   "reported 'unstable': the box search finds J = -1.4e-6 < -gap_tol at u = 2.9 (J is a quadratic "
-                   "in u scaled by the residual, so the gap grows with the search box). DESIGN §1.4 makes no global "
-                   "claim for the general class and §1.6 bases 'unstable' on homogeneous/output-linear witnesses; "
-                   "expected 'inconclusive' (or a gap_tol that accounts for the residual). The one false claim of "
-                   "the 1110-case campaign (analyses/false_instability_campaign.py, case 209)")
 def test_no_instability_claim_near_a_global_minimizer_of_a_general_family():
     u, x = sp.symbols("u x")
     fam = mf.families.from_expr(u**2 * sp.sin(x) + u * x, params={"u": ()}, inputs={"x": ()}, name="custom-poly")

@@ -13,7 +13,7 @@ ball constants); non-smooth primitives are decided only when the ball decides th
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import flint
 import numpy as np
@@ -28,11 +28,17 @@ class Undecided(Exception):
     """Ball arithmetic could not decide an operation (argument straddles a singularity)."""
 
 
+def check_precision(bits: Any) -> int:
+    """Validate a ball-arithmetic precision: an integer number of bits in [53, 4096]."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 53 <= bits <= 4096:
+        raise CertificateError(f"precision: expected an integer number of bits in [53, 4096], got {bits!r}")
+    return int(bits)
+
+
 @contextlib.contextmanager
 def precision(bits: int) -> Iterator[None]:
     """Set ``flint.ctx.prec`` to ``bits`` inside the block and restore it afterwards."""
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 53 <= bits <= 4096:
-        raise CertificateError(f"precision: expected an integer number of bits in [53, 4096], got {bits!r}")
+    bits = check_precision(bits)
     old = flint.ctx.prec
     flint.ctx.prec = int(bits)
     try:

@@ -15,7 +15,7 @@ from .._validate import positive_int
 from ..measure import Measure
 from ..problem import Problem
 from . import _certificates as C
-from ._ball import DEFAULT_PRECISION, precision
+from ._ball import DEFAULT_PRECISION, check_precision, precision
 from ._spectrum import Spectrum, spectrum
 
 
@@ -265,7 +265,7 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     mu = prob._measure(mu)
     tol = _positive_float(tol, "tol")
     gap_tol = tol if gap_tol is None else _positive_float(gap_tol, "gap_tol")
-    precision_bits = positive_int(precision_bits, "precision_bits", CertificateError, minimum=16)
+    precision_bits = check_precision(precision_bits)
     restarts = positive_int(restarts, "restarts", CertificateError)
     seed = positive_int(seed, "seed", CertificateError, minimum=0)
     if not isinstance(escaping, bool):
