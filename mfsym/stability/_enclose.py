@@ -41,6 +41,7 @@ class FamilyPrograms:
         self.expr = [sp.sympify(e) for e in cw.expr]
         self.k, self.p = len(self.expr), len(self.theta)
         self._progs: dict[str, Program] = {}
+        self._first_derivs: list[list[sp.Expr]] | None = None
 
     def _program(self, key: str) -> Program:
         if key in self._progs:
@@ -49,22 +50,31 @@ class FamilyPrograms:
         if key == "value":
             prog = Program(self.expr, th + x)
         elif key == "grad":
-            exprs = list(self.expr) + [sp.diff(e, t) for e in self.expr for t in th]
+            exprs = list(self.expr) + [d for row in self._first() for d in row]
             prog = Program(exprs, th + x)
         elif key == "hess":
-            exprs = [sp.diff(e, th[a], th[b]) for e in self.expr for a in range(self.p) for b in range(a, self.p)]
+            # differentiate the first derivatives once each: sympy's multi-variable diff(e, a, b) is ~100x
+            # slower on softmax expressions (it canonicalises through factor_terms)
+            exprs = [sp.diff(d1, th[b]) for d in self._first() for a, d1 in enumerate(d) for b in range(a, self.p)]
             prog = Program(exprs, th + x)
         elif key == "dir":
             v = list(sp.symbols(f"_v0:{self.p}", real=True))
             t = sp.Symbol("_t", real=True)
             shifted = [e.subs({s: s + t * vs for s, vs in zip(th, v)}, simultaneous=True) for e in self.expr]
-            d1 = [sp.diff(e, t).subs(t, 0) for e in shifted]
-            d2 = [sp.diff(e, t, 2).subs(t, 0) for e in shifted]
+            first = [sp.diff(e, t) for e in shifted]
+            d1 = [e.subs(t, 0) for e in first]
+            d2 = [sp.diff(e, t).subs(t, 0) for e in first]
             prog = Program(d1 + d2, th + v + x)
         else:  # pragma: no cover
             raise CertificateError(f"program: unknown key {key}")
         self._progs[key] = prog
         return prog
+
+    def _first(self) -> list[list[sp.Expr]]:
+        r"""$\partial\varphi_c/\partial\theta_a$ as ``[c][a]`` (computed once)."""
+        if self._first_derivs is None:
+            self._first_derivs = [[sp.diff(e, t) for t in self.theta] for e in self.expr]
+        return self._first_derivs
 
     def value(self, th, x):
         return self._program("value")(th + x)

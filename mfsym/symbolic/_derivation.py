@@ -369,7 +369,7 @@ class Derivation:
 
         def d2(expr, a, b):
             e = sp.sympify(expr).xreplace({s: v for s, v in pf.items() if s not in (a, b)})
-            return sp.diff(e, a, b).xreplace({a: pf[a], b: pf[b]})
+            return sp.diff(sp.diff(e, a), b).xreplace({a: pf[a], b: pf[b]})  # chained: much faster than diff(e, a, b)
 
         phis = [cw.expr.xreplace(dict(zip(cw.x, xi))) for xi in X]
         syms = {b: _flat(cw.params[b]) for b in fam.blocks}
