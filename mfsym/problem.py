@@ -13,6 +13,7 @@ from ._validate import as_float_array
 from .data import Samples
 from .families import Family
 from .measure import Measure
+from .population import GaussianTeacher
 
 
 class Problem:
@@ -40,7 +41,7 @@ class Problem:
         if isinstance(data, Samples):
             data.bind(family)
             self.backend: Backend = SampleBackend(family, data, loss)
-        elif hasattr(type(data), "make_backend"):
+        elif isinstance(data, GaussianTeacher):
             self.backend = data.make_backend(family, loss)
         else:
             raise DataError(f"data: expected mf.Samples or mf.GaussianTeacher, got {type(data).__name__}")

@@ -26,6 +26,7 @@ import sympy as sp
 
 from .._errors import CertificateError, MfsymError
 from ..data import Samples
+from ..population import GaussianTeacher
 from ._ball import Program, Undecided
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -336,6 +337,6 @@ def ball_problem(prob, particles, masses, radius: float = 0.0):
     """The enclosure object for ``prob``'s data: samples or a closed-form Gaussian population."""
     if isinstance(prob.data, Samples):
         return BallProblem(prob, particles, masses, radius)
-    if hasattr(prob.data, "kernel_expr") and hasattr(prob.data, "teacher"):
+    if isinstance(prob.data, GaussianTeacher):
         return PopulationBallProblem(prob, particles, masses, radius)
     raise Undecided(f"no ball-arithmetic enclosure for data of type {type(prob.data).__name__}")
