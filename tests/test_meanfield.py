@@ -250,6 +250,75 @@ def test_escape_simulation_grows_inside_the_set(sigmoid_problem):
     assert sim.measured_rate[0] >= 0.9 * sim.predicted_rate[0]
 
 
+def _norm_rate(prob, mu, T, mass_sign):
+    """d|A|/dt = <A/|A|, dA/dt> for particles of mass sign ``mass_sign`` (flow of DESIGN §1.2), A = column 0."""
+    vel = -mass_sign * prob.grad_potential(mu, T)          # d theta/dt = -sign(c) grad J
+    A = T[:, :1]
+    return np.sum(A * vel[:, :1], axis=1) / np.linalg.norm(A, axis=1)
+
+
+def test_output_linear_sets_follow_the_sign_of_the_masses():
+    # reviewer's case: tanh, one particle of mass -1 at 0 (f = 0, stationary). Negative masses flow along
+    # +grad J, so the escaping set is <A, G> > c|A| and |A| must grow there at rate >= c.
+    fam = mf.families.by_name("tanh", d=1, outputs=1, bias=False)
+    prob = mf.Problem(fam, mf.Samples(np.array([[1.0], [2.0]]), np.array([[1.0], [0.5]])))
+    mu = mf.Measure(fam, np.zeros((1, 2)), np.array([-1.0]))
+    assert prob.residual(mu) == 0
+    g = mf.meanfield.gap(prob, mu)
+    (s,) = mf.meanfield.escaping_sets(prob, mu, gap=g)
+    assert s.sign == 1 and s.certified and s.growth_rate == pytest.approx(s.level)
+    w = np.asarray(s.witness)[None]
+    assert s.contains(w)[0]
+    assert _norm_rate(prob, mu, w, -1.0)[0] > s.level       # the reviewer's d|A|/dt = -0.75 is now +0.75
+    # every sampled point of the set: the negative-mass flow grows |A| faster than c, the positive one shrinks it
+    rng = np.random.default_rng(0)
+    T = np.concatenate([rng.uniform(-3, 3, (4000, 1)), rng.uniform(-4, 4, (4000, 1))], 1)
+    ins = s.contains(T)
+    assert ins.sum() > 100 and not ins.all()
+    assert np.all(_norm_rate(prob, mu, T[ins], -1.0) > s.level)
+    assert np.all(_norm_rate(prob, mu, T[ins], 1.0) < -s.level)
+    # the escape simulation (negative light masses) measures the predicted rate inside the set
+    sim = mf.meanfield.simulate_escape(prob, mu, [s], steps=100, dt=0.2, light=16, seed=0)
+    assert np.all(sim.measure.masses[1:] < 0) and sim.mass_in_set[0, -1] > 0
+    assert sim.measured_rate[0] >= 0.9 * sim.predicted_rate[0]
+    # signed masses: both sets, each with its own witness and growth for its own particles
+    mu2 = mf.Measure(fam, np.array([[0.3, 0.5], [0.3, 0.5]]), np.array([1.0, -1.0]))   # f = 0 again
+    sets = mf.meanfield.escaping_sets(prob, mu2, certify=False)
+    assert sorted(x.sign for x in sets) == [-1, 1]
+    for x in sets:
+        wx = np.asarray(x.witness)[None]
+        assert x.contains(wx)[0] and _norm_rate(prob, mu2, wx, -x.sign)[0] > x.level
+        assert _norm_rate(prob, mu2, wx, x.sign)[0] < -x.level
+    # positive masses keep the sign -1 set
+    mu3 = mf.Measure(fam, np.zeros((1, 2)), np.array([1.0]))
+    (s3,) = mf.meanfield.escaping_sets(prob, mu3, certify=False)
+    assert s3.sign == -1 and _norm_rate(prob, mu3, np.asarray(s3.witness)[None], 1.0)[0] > s3.level
+
+
+def test_arb_floats_enter_with_all_their_bits_and_precision_is_recorded():
+    import flint
+
+    from mfsym.meanfield._arb import compile_arb
+
+    x = sp.Symbol("x")
+    e = sp.Float("0.1", 40)                       # 133 bits: float(e) would round it to 53
+    r = sp.Rational(e)
+    exact = flint.arb(flint.fmpq(int(r.p), int(r.q)))
+    assert not flint.arb(float(e)).contains(exact)
+    assert compile_arb(e * x, [x])([flint.arb(1)]).contains(exact)
+    # the escaping-set certificate records the working precision actually used
+    fam = mf.families.sigmoid(d=1, outputs=1, bias=True)
+    prob = mf.Problem(fam, mf.Samples(np.array([[-1.0], [0.0], [1.0]]), np.array([0.0, 1.0, 0.0])))
+    mu = mf.Measure(fam, [[0.0, 0.0, 0.0]], [1.0])
+    old = flint.ctx.prec
+    try:
+        flint.ctx.prec = 96
+        (s,) = mf.meanfield.escaping_sets(prob, mu, resolution=8)
+    finally:
+        flint.ctx.prec = old
+    assert s.certified and s.certificate["precision_bits"] == 96
+
+
 def test_plot_landscape_writes_png(sigmoid_problem, tmp_path):
     prob, mu = sigmoid_problem
     sets = mf.meanfield.escaping_sets(prob, mu, certify=False)

@@ -15,6 +15,7 @@ import sympy as sp
 from flint import arb
 
 from .._errors import CertificateError
+from ..stability._ball import _constant
 
 ArbFn = Callable[[list], arb]
 
@@ -88,8 +89,8 @@ def compile_arb(expr: sp.Expr, symbols: list[sp.Symbol]) -> ArbFn:
         if e.is_Rational:
             c = arb(int(e.p)) / int(e.q)
             return lambda v: c
-        if e.is_Float:  # a float written in the expression enters as its exact binary value
-            c = arb(float(e))
+        if e.is_Float:  # a float written in the expression enters as its exact binary value (all its bits)
+            c = _constant(e)
             return lambda v: c
         if e is sp.pi:
             c = arb.pi()

@@ -1,7 +1,9 @@
 """Escaping active sets of a non-global stationary measure (DESIGN §1.5).
 
-* output-linear: $K_c = \\{(A, \\eta): A \\ne 0,\\ \\langle A, G(\\eta)\\rangle < -c|A|_F\\}$, whose
-  $\\eta$-section is the super-level set $\\{|G| > c\\}$; $|A|$ grows at least linearly at rate $c$;
+* output-linear: $K_c = \\{(A, \\eta): A \\ne 0,\\ \\langle A, G(\\eta)\\rangle < -c|A|_F\\}$ for positive
+  masses ($\\langle A, G\\rangle > c|A|_F$ for negative masses, both sets for signed masses), whose
+  $\\eta$-section is the super-level set $\\{|G| > c\\}$; along the flow of particles of that sign
+  ($\\dot A = -\\mathrm{sign}(c_j) G$, DESIGN §1.2) $|A|$ grows at least linearly at rate $c$;
 * q-homogeneous: $K_c$ = cone over $\\{\\hat\\theta \\in S^{p-1}: J(\\hat\\theta) < -c\\}$ (or $> c$ for
   negative masses); by Euler's identity $\\frac{d}{dt}|\\theta| = -q|\\theta|^{q-1}J(\\hat\\theta) \\ge qc|\\theta|^{q-1}$.
 
@@ -20,6 +22,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+import flint
 from flint import arb
 
 from .._errors import CertificateError, MeasureError
@@ -37,7 +40,9 @@ class EscapingSet:
     """An escaping active set $K_c$ (DESIGN §1.5) with its robustness data.
 
     ``sign`` is -1 for $\\{J < -c\\}$-type sets (particles of positive mass escape) and +1 for
-    $\\{J > c\\}$ (negative masses). ``components`` is a networkx graph whose nodes are the cells (grid
+    $\\{J > c\\}$ (negative masses); for output-linear families these read
+    $\\langle A, G\\rangle < -c|A|_F$ and $\\langle A, G\\rangle > c|A|_F$, and the growth rate holds for the
+    flow $\\dot\\theta = -\\mathrm{sign}(c_j)\\nabla J$ of particles with $\\mathrm{sign}(c_j) = -$``sign``. ``components`` is a networkx graph whose nodes are the cells (grid
     boxes or samples) forming the set, with attributes ``center``, ``lo``, ``hi``, ``value``.
     ``certified`` is True only when every box of the cover was proven inside the set by ball
     arithmetic; otherwise the set is a sampled candidate and ``certificate['reason']`` says why.
@@ -91,12 +96,12 @@ class EscapingSet:
 
 
 def membership(rp: ReducedPotential, T: FloatArray, c: float, sign: int) -> np.ndarray:
-    """$\\langle A, G(\\eta)\\rangle < -c|A|$ with $A \\ne 0$, or $\\mp J(\\hat\\theta) > c$."""
+    """$\\mathrm{sign}\\,\\langle A, G(\\eta)\\rangle > c|A|$ with $A \\ne 0$, or $\\mathrm{sign}\\,J(\\hat\\theta) > c$."""
     if rp.kind == "output-linear":
         U, eta = rp.split(T)
         G = rp.G(eta).reshape(len(T), -1)
         nA = np.linalg.norm(U, axis=1)
-        return (nA > 0) & (np.sum(U * G, axis=1) < -c * nA)
+        return (nA > 0) & (sign * np.sum(U * G, axis=1) > c * nA)
     nr = np.linalg.norm(T, axis=1)
     out = np.zeros(len(T), dtype=bool)
     ok = nr > 0
@@ -178,7 +183,8 @@ def _growth(kind: str, degree: int | None, c: float) -> tuple[float, str]:
 
 
 # ---------------------------------------------------------------------------- output-linear
-def _output_linear_set(rp: ReducedPotential, g: Gap, c: float, rng, certify: bool, resolution: int | None) -> EscapingSet:
+def _output_linear_set(rp: ReducedPotential, g: Gap, c: float, sign: int, rng, certify: bool,
+                       resolution: int | None) -> EscapingSet:
     s = rp.structure
     d = len(s.inner_cols)
     scale = inner_scale(rp)
@@ -246,11 +252,16 @@ def _output_linear_set(rp: ReducedPotential, g: Gap, c: float, rng, certify: boo
         cert = {"reason": f"inner dimension {d} > 3: sampled candidate only"}
     rate, growth = _growth("output-linear", None, c)
     kappa_ok = kappa if np.isfinite(kappa) else float("nan")
-    return EscapingSet(level=c, kind="output-linear", witness=np.asarray(g.witness, float), growth_rate=rate,
+    # the gap's witness has A = -G/|G| (sign -1); the sign +1 set (negative masses) takes A = +G/|G|, so that
+    # d|A|/dt = -sign(c_j) <A/|A|, G> = |G| > c for a particle of mass sign(c_j) = -sign
+    wit = np.array(g.witness, dtype=float)
+    if sign != g.sign:
+        wit[s.outer_cols] = -wit[s.outer_cols]
+    return EscapingSet(level=c, kind="output-linear", witness=wit, growth_rate=rate,
                        growth=growth, margin=kappa_ok, bounded=bounded, components=graph,
                        n_components=nx.number_connected_components(graph),
                        perturbation=float(min(kappa_ok, c)) if np.isfinite(kappa_ok) else float("nan"),
-                       certified=certified, sign=-1,
+                       certified=certified, sign=sign,
                        method=f"{how}; margin: min |grad |G|| over {n_level} bisected level-set points",
                        certificate=cert, notes=tuple(notes), _rp=rp)
 
@@ -282,7 +293,7 @@ def _certify_grid(rp, idx, lo, hi, centers, vals, inside, N, c, decide, grad_fn)
     n_undec, n_ref = int(np.sum(status == -1)), int(np.sum(status == 0))
     ok = bool(n_undec == 0 and n_ref == 0 and proved.any())
     cert = {"cells": int(len(rows)), "proved": int(proved.sum()), "undecided": n_undec, "refuted": n_ref,
-            "box_evaluations": int(evals), "precision_bits": 53,
+            "box_evaluations": int(evals), "precision_bits": int(flint.ctx.prec),
             "reason": "every cell of the cover proven inside the set (arb)" if ok else
             f"{n_undec} undecided and {n_ref} refuted cells out of {len(rows)}: candidate only"}
     if ok:
@@ -467,8 +478,10 @@ def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None 
     out = []
     for c in levels:
         if g.kind == "output-linear":
-            make = lambda c, sign: _output_linear_set(rp, g, c, rng, certify, resolution)  # noqa: E731
-            signs = [-1]
+            # |G| > c is the eta-section of both signs' sets: one set per sign present among the masses
+            s = cone_sign(mu)
+            signs = [-1] if s == -1 else [1] if s == 1 else [-1, 1]
+            make = lambda c, sign: _output_linear_set(rp, g, c, sign, rng, certify, resolution)  # noqa: E731
         else:
             s = cone_sign(mu)
             signs = [-1] if s == -1 else [1] if s == 1 else [sg for sg, ext in ((-1, -g.min_J), (1, g.max_J)) if ext > c]
