@@ -20,9 +20,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import flint
 import networkx as nx
 import numpy as np
-import flint
 from flint import arb
 
 from .._errors import CertificateError, MeasureError
@@ -31,7 +31,8 @@ from .._validate import bool_arg, positive_float, seed_arg
 from ..measure import Measure
 from ..problem import Problem
 from ._arb import Enclosure, box_balls, certify_cells
-from ._gap import Gap, ball_points, gap as compute_gap, inner_scale, sphere_points
+from ._gap import Gap, ball_points, inner_scale, sphere_points
+from ._gap import gap as compute_gap
 from ._potential import ReducedPotential, cone_sign
 
 
@@ -42,8 +43,9 @@ class EscapingSet:
     ``sign`` is -1 for $\\{J < -c\\}$-type sets (particles of positive mass escape) and +1 for
     $\\{J > c\\}$ (negative masses); for output-linear families these read
     $\\langle A, G\\rangle < -c|A|_F$ and $\\langle A, G\\rangle > c|A|_F$, and the growth rate holds for the
-    flow $\\dot\\theta = -\\mathrm{sign}(c_j)\\nabla J$ of particles with $\\mathrm{sign}(c_j) = -$``sign``. ``components`` is a networkx graph whose nodes are the cells (grid
-    boxes or samples) forming the set, with attributes ``center``, ``lo``, ``hi``, ``value``.
+    flow $\\dot\\theta = -\\mathrm{sign}(c_j)\\nabla J$ of particles with $\\mathrm{sign}(c_j) = -$``sign``.
+    ``components`` is a networkx graph whose nodes are the cells (grid boxes or samples) forming the set,
+    with attributes ``center``, ``lo``, ``hi``, ``value``.
     ``certified`` is True only when every box of the cover was proven inside the set by ball
     arithmetic; otherwise the set is a sampled candidate and ``certificate['reason']`` says why.
     """
@@ -293,7 +295,7 @@ def _certify_grid(rp, idx, lo, hi, centers, vals, inside, N, c, decide, grad_fn)
     n_undec, n_ref = int(np.sum(status == -1)), int(np.sum(status == 0))
     ok = bool(n_undec == 0 and n_ref == 0 and proved.any())
     cert = {"cells": int(len(rows)), "proved": int(proved.sum()), "undecided": n_undec, "refuted": n_ref,
-            "box_evaluations": int(evals), "precision_bits": int(flint.ctx.prec),
+            "box_evaluations": int(evals), "precision_bits": flint.ctx.prec,
             "reason": "every cell of the cover proven inside the set (arb)" if ok else
             f"{n_undec} undecided and {n_ref} refuted cells out of {len(rows)}: candidate only"}
     if ok:
