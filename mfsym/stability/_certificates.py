@@ -30,6 +30,11 @@ from ._enclose import ball_problem as BallProblem, balls
 
 FORMAT = "mfsym-certificate/1"
 PD_LIMIT = 1500
+#: 'unstable' needs a certified |J(witness)| above this multiple of the stationarity residual: a point
+#: within the stationarity tolerance of a global minimizer can have a gap of the order of its residual
+RESIDUAL_FACTOR = 100.0
+#: relative tolerance when verify recomputes float quantities (residual, gap) from the certificate's data
+FLOAT_RTOL = 1e-8
 
 
 class Outcome(str, enum.Enum):
@@ -169,12 +174,21 @@ def build_family(spec: Any):
     return fam
 
 
+def closed_form_population(prob) -> bool:
+    """Whether ``prob`` integrates a Gaussian population with the teacher's closed-form kernel (same
+    family blocks for student and teacher), the only populations that ball arithmetic encloses."""
+    from ..population import GaussianPopulationBackend, GaussianTeacher
+
+    return (isinstance(prob.data, GaussianTeacher) and isinstance(prob.backend, GaussianPopulationBackend)
+            and prob.family.blocks == prob.data.family.blocks)
+
+
 def problem_spec(prob, mu) -> dict:
     """The problem and the measure as exact JSON."""
     if not isinstance(prob.data, Samples):
         data = {"kind": type(prob.data).__name__}
         teacher = getattr(prob.data, "teacher", None)
-        if type(prob.data).__name__ == "GaussianTeacher" and getattr(prob.data, "kernel", None) is not None:
+        if closed_form_population(prob):
             data = {"kind": "gaussian-teacher", "family": family_spec(prob.data.family),
                     "teacher": {"particles": encode(teacher.particles), "masses": encode(teacher.masses)}}
     else:
@@ -253,6 +267,15 @@ def _claim(name: str, statement: str, relation: str, threshold: float, ball: fli
         out, enc = _outcome(ball, relation, threshold), to_interval_hex(ball)
     return {"name": name, "statement": statement, "relation": relation, "threshold": _hexf(threshold),
             "enclosure": enc, "outcome": out.value, "reason": reason or out.message, **data}
+
+
+def certified_gap(claim: dict) -> float:
+    r"""A rigorous lower bound on $|J_\mu(\hat\theta)|$ from a non-globality claim's enclosure (0 if none)."""
+    enc = claim.get("enclosure")
+    if claim.get("outcome") != "proved" or not (isinstance(enc, list) and len(enc) == 2):
+        return 0.0
+    hi = enc[1]
+    return max(0.0, -(float(hi) if hi in ("-inf", "inf") else _unhex(hi, "claim.enclosure")))
 
 
 def stationarity_claim(prob, mu, tol: float) -> dict:
@@ -390,6 +413,8 @@ def _recompute(prob, mu, claim: dict, claims: list[dict]) -> dict:
         S = decode(claim.get("symmetry_basis"), "claim.symmetry_basis")
         if S.ndim != 2 or S.shape[0] != mu.particles.size:
             raise CertificateError(f"claim.symmetry_basis: expected shape ({mu.particles.size}, s), got {S.shape}")
+        if not _same_span(S, prob, mu):
+            return {**claim, "outcome": "refuted", "relation": "symmetry basis differs"}
         return positive_definite_claims(prob, mu, S, _unhex(claim.get("sigma"), "claim.sigma"),
                                         _unhex(claim.get("lambda_lower"), "claim.lambda_lower"),
                                         _unhex(claim.get("radius"), "claim.radius"))[0]
@@ -404,6 +429,21 @@ def _recompute(prob, mu, claim: dict, claims: list[dict]) -> dict:
     raise CertificateError(f"claim.name: unknown claim {name!r}")
 
 
+def _same_span(S: np.ndarray, prob, mu) -> bool:
+    """Whether ``S`` spans exactly the symmetry directions recomputed from the problem."""
+    import scipy.linalg as sla
+
+    from ._spectrum import symmetries
+
+    B = symmetries(prob, mu).basis
+    if S.shape[1] == 0 or B.shape[1] == 0:
+        return S.shape[1] == B.shape[1] == 0
+    Qs, Qb = sla.orth(S), sla.orth(B)
+    if Qs.shape[1] != Qb.shape[1]:
+        return False
+    return bool(np.linalg.norm(Qs @ Qs.T - Qb @ Qb.T) <= 1e-8)
+
+
 def _same_enclosure(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -415,28 +455,50 @@ def _same_enclosure(a: Any, b: Any) -> bool:
     return abs(lo1 - lo2) <= 1e-12 * scale and abs(hi1 - hi2) <= 1e-12 * scale
 
 
-def _expected_verdict(outcomes: dict, cert: dict) -> set[str]:
+def _expected_verdict(outcomes: dict, cert: dict, prob, mu, residual: float, kind: str) -> set[str]:
+    """The verdicts that the recomputed outcomes support (``residual`` and ``kind`` recomputed too)."""
     st = outcomes.get("stationarity")
-    if st == "refuted":
+    if st == "refuted" or (st != "proved" and residual > cert["tol"]):
         return {"not-stationary"}
-    if st != "proved":
-        rf, tol = cert.get("residual_float"), cert.get("tol")
-        if not (isinstance(rf, (int, float)) and isinstance(tol, (int, float))):
-            return {"inconclusive"}
-        if rf > tol:
-            return {"not-stationary"}
-    search = cert.get("mean_field_search") or {}
+    search = cert.get("mean_field_search")
+    if search is None:
+        return {"inconclusive"}
     if not isinstance(search, dict):
         raise CertificateError(f"certificate.mean_field_search: expected a dict, got {type(search).__name__}")
-    if search.get("kind") == "general":
+    if search.get("kind") != kind:
+        return set()  # the recorded class is not the problem's
+    if kind == "general":
         return {"inconclusive"}  # no global-optimality criterion for the general class (DESIGN §1.4)
-    ng = outcomes.get("non-globality")
-    if ng == "proved":
-        return {"unstable"}
+    ng = [c for c in cert["claims"] if c.get("name") == "non-globality"]
+    if ng:
+        proved = ng[0].get("outcome") == "proved" and certified_gap(ng[0]) > RESIDUAL_FACTOR * residual
+        return {"unstable"} if proved else {"inconclusive"}
     gv, gt = search.get("gap_value"), search.get("gap_tol")
-    if ng is None and isinstance(gv, (int, float)) and isinstance(gt, (int, float)) and gv <= gt:
+    if cert["verdict"] == "global-minimizer":
+        # numerical evidence, not a proof: re-run the recorded global search and compare
+        from ..meanfield import gap
+
+        seed, restarts = search.get("seed"), search.get("restarts")
+        if not (isinstance(gv, float) and gt == cert.get("gap_tol") and isinstance(seed, int)
+                and isinstance(restarts, int) and seed >= 0 and restarts >= 1):
+            return set()
+        again = float(gap(prob, mu, seed=seed, restarts=restarts).value)
+        if abs(again - gv) > FLOAT_RTOL * max(abs(again), 1.0) or not again <= gt:
+            return set()
         return {"global-minimizer"}
     return {"inconclusive"}
+
+
+def _claims_fit_the_problem(claims: list[dict], kind: str, sign_rule: int) -> bool:
+    """Non-globality claims must be of the problem's class, with a sign its masses allow (DESIGN §1.4)."""
+    for c in claims:
+        if c.get("name") != "non-globality":
+            continue
+        if c.get("kind") != kind or kind == "general":
+            return False
+        if kind == "homogeneous" and sign_rule != 0 and c.get("sign") != sign_rule:
+            return False
+    return sum(c.get("name") == "non-globality" for c in claims) <= 1
 
 
 def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | None:
@@ -504,7 +566,18 @@ def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | Non
             if again["outcome"] != claim["outcome"] or not _same_enclosure(claim["enclosure"], again["enclosure"]):
                 return False
             outcomes[claim["name"]] = claim["outcome"]
-    if certificate["verdict"] not in _expected_verdict(outcomes, certificate):
+    from ..meanfield._potential import cone_sign, structure
+
+    if [c.get("name") for c in claims].count("stationarity") != 1:
+        return False  # the verdict rests on stationarity: its claim is mandatory
+    residual = prob.residual(mu)
+    rf = certificate.get("residual_float")
+    if not isinstance(rf, float) or abs(rf - residual) > FLOAT_RTOL * max(abs(residual), 1e-8):
+        return False
+    kind = structure(prob).kind
+    if not _claims_fit_the_problem(claims, kind, cone_sign(mu)):
+        return False
+    if certificate["verdict"] not in _expected_verdict(outcomes, certificate, prob, mu, residual, kind):
         return False
     fw = certificate.get("finite_width") or {}
     if not isinstance(fw, dict):

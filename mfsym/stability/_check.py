@@ -15,6 +15,7 @@ from .._validate import positive_int
 from ..measure import Measure
 from ..problem import Problem
 from . import _certificates as C
+from ._certificates import RESIDUAL_FACTOR
 from ._ball import DEFAULT_PRECISION, check_precision, precision
 from ._spectrum import Spectrum, spectrum
 
@@ -302,10 +303,6 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     return Report(verdict, residual, tol, fw, mfd, cert, reasons, prob)
 
 
-#: 'unstable' needs a gap above this multiple of the stationarity residual (see `_mean_field`)
-RESIDUAL_FACTOR = 100.0
-
-
 def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, cert):
     from .. import meanfield
 
@@ -316,7 +313,8 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
     g = gap_fn(prob, mu, seed=seed, restarts=restarts)
     value = float(g.value)
     cert["mean_field_search"] = {"gap_value": value if math.isfinite(value) else str(value), "gap_tol": gap_tol,
-                                 "kind": g.kind, "method": g.method, "at_infinity": bool(g.at_infinity)}
+                                 "kind": g.kind, "method": g.method, "at_infinity": bool(g.at_infinity),
+                                 "seed": int(seed), "restarts": int(restarts)}
     mfd = MeanField(value, g.kind, g.witness, bool(g.at_infinity), g.method, False, [], g)
     if g.kind == "general":
         # DESIGN §1.4: without output-linearity or homogeneity there is no global-optimality criterion
@@ -329,20 +327,27 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
         reasons.append(f"gap {value:.3e} <= gap_tol {gap_tol:.1e} after the global search ({g.method}); "
                        "global optimality is numerical evidence, not a proof")
         return Verdict.GLOBAL, mfd
-    residual = float(cert.get("residual_float", 0.0))
-    if value <= RESIDUAL_FACTOR * residual:
-        # a point within the stationarity tolerance of a global minimizer can have a gap of the order of
-        # its residual; 'unstable' speaks of a stationary point, so demand a gap well above the residual
-        reasons.append(f"gap {value:.3e} is within {RESIDUAL_FACTOR:g}x the stationarity residual {residual:.3e}: "
-                       "the point may be a perturbed global minimizer; refine with `mf.stationary` and check again")
-        return Verdict.INCONCLUSIVE, mfd
     if g.witness is None:
         reasons.append(f"gap {value:.3e} > gap_tol but the search returned no witness")
         return Verdict.INCONCLUSIVE, mfd
-    claim = C.nonglobality_claim(prob, mu, np.asarray(g.witness, dtype=float), int(g.sign), g.kind)
+    residual = float(cert.get("residual_float", 0.0))
+    witness = np.asarray(g.witness, dtype=float)
+    j_w = abs(float(prob.first_variation(mu, witness[None])[0]))
+    if j_w <= RESIDUAL_FACTOR * residual:
+        # a point within the stationarity tolerance of a global minimizer can have a gap of the order of
+        # its residual; 'unstable' speaks of a stationary point, so demand |J(witness)| well above it
+        reasons.append(f"|J| at the witness ({j_w:.3e}) is within {RESIDUAL_FACTOR:g}x the stationarity residual "
+                       f"{residual:.3e}: the point may be a perturbed global minimizer; refine with `mf.stationary` "
+                       "and check again")
+        return Verdict.INCONCLUSIVE, mfd
+    claim = C.nonglobality_claim(prob, mu, witness, int(g.sign), g.kind)
     claims.append(claim)
     if claim["outcome"] != "proved":
         reasons.append(f"gap {value:.3e} > gap_tol, but J at the witness was not certified: {claim['reason']}")
+        return Verdict.INCONCLUSIVE, mfd
+    if C.certified_gap(claim) <= RESIDUAL_FACTOR * residual:
+        reasons.append(f"the certified |J| at the witness ({C.certified_gap(claim):.3e}) is within "
+                       f"{RESIDUAL_FACTOR:g}x the stationarity residual {residual:.3e}: refine with `mf.stationary`")
         return Verdict.INCONCLUSIVE, mfd
     mfd.certified_nonglobal = True
     if escaping:

@@ -338,5 +338,10 @@ def ball_problem(prob, particles, masses, radius: float = 0.0):
     if isinstance(prob.data, Samples):
         return BallProblem(prob, particles, masses, radius)
     if isinstance(prob.data, GaussianTeacher):
-        return PopulationBallProblem(prob, particles, masses, radius)
+        from ._certificates import closed_form_population
+
+        if closed_form_population(prob):
+            return PopulationBallProblem(prob, particles, masses, radius)
+        raise Undecided("this population is integrated by Monte Carlo (or the student and teacher families "
+                        "differ): no ball-arithmetic kernel")
     raise Undecided(f"no ball-arithmetic enclosure for data of type {type(prob.data).__name__}")
