@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import shutil
 import subprocess
 
 import pytest
+import sympy as sp
 
 import mfsym as mf
 from conftest import FAMILIES
@@ -15,11 +17,11 @@ from mfsym.symbolic import _command
 NOISE = ("Piecewise", "KroneckerDelta", "Subs", "DiracDelta", "Heaviside(", "Derivative(", "MatrixElement", "Sum_")
 
 BUILTIN = {
-    "relu": ["z_i", r"\mathbb{1}"],
+    "relu": ["z_i", r"\mathbf{1}"],
     "sigmoid": ["z_i", "s_i", r"\sigma'", r"\sigma''"],
     "tanh": ["z_i", r"\tanh'"],
     "erf": ["z_i", r"\mathrm{erf}'"],
-    "attention": ["p_i", "D_i", "M_i", r"\operatorname{softmax}", r"\operatorname{diag}\left(p_i\right) - p_i p_i^{\top}"],
+    "attention": ["p_i", "D_i", r"M_i &= ", r"\rho_i &= ", r"\operatorname{softmax}", r"\operatorname{diag}\left(p_i\right) - p_i p_i^{\top}"],
     "deconvolution": [r"\Delta_i", r"\kappa_i", r"\kappa'"],
 }
 OPTIONS = {"relu": {"d": 3}, "sigmoid": {"d": 2, "outputs": 2}, "tanh": {"d": 2}, "erf": {"d": 2},
@@ -102,6 +104,127 @@ def test_command_stdout_and_errors(capsys):
     assert _command.run(_parse(["deconvolution", "--kernel", "dirichlet", "--cutoff", "2"])) == 0
     assert r"\kappa_i" in capsys.readouterr().out
     assert _command.run(_parse(["relu", "--d", "0"])) == 2
-    assert "d" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("mfsym: error: d")
     args = _parse(["sigmoid", "--no-bias"])
     assert args.bias is False and args.d is None
+
+
+def test_relu_indicator_is_bold_one_not_blackboard():
+    text = mf.derive(mf.families.relu(d=2)).latex()
+    assert r"\mathbf{1}\left[z_{i} > 0\right]" in text and r"\mathbb{1}" not in text
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_regulariser_is_omega_not_v(name):
+    text = mf.derive(mf.families.by_name(name, **OPTIONS[name])).latex()
+    assert r"\int \Omega\, d\mu" in text and r"\Omega = 0" in text
+    assert r"\int V" not in text and "$V = 0$" not in text
+
+
+def test_attention_defines_m_before_the_entrywise_formulas():
+    text = mf.derive(mf.families.attention(d=2, outputs=1, tokens=3)).latex()
+    neuron, potential = text.index("Derivatives of the neuron"), text.index("Hessian of the potential")
+    assert neuron < text.index("M_i") < text.index(r"M_i &= ") < text.index("Entrywise") < potential
+    assert text.count(r"\partial W_{ab}\, \partial W_{ce}") == 1   # remarks printed once, after M_i
+    assert r"\text{(scores of the query $x_{i,T}$)}" in text and "pre-activations) of the query" not in text
+
+
+def test_attention_m_matches_its_defining_formula():
+    """The printed M_i = diag(rho) - rho p^T - p rho^T, rho = p o (Xg - (p^T X g) 1), equals the Hessian of
+    g^T X^T softmax(z) in z (sympy, at a rational point)."""
+    d = mf.derive(mf.families.attention(d=2, outputs=1, tokens=3))
+    calc = d.calc
+    zs = sp.symbols("z0:3", real=True)
+    X = sp.Matrix([[1, 2], [-1, sp.Rational(1, 2)], [3, -2]])
+    g = sp.Matrix([sp.Rational(2, 3), -1])
+    e = [sp.exp(z) for z in zs]
+    p = sp.Matrix(e) / sum(e)
+    u = (g.T * X.T * p)[0, 0]
+    point = {zs[0]: sp.Rational(1, 3), zs[1]: -sp.Rational(1, 2), zs[2]: sp.Rational(1, 5)}
+    H = sp.hessian(u, zs).xreplace(point)
+    pv = p.xreplace(point)
+    c = X * g - (pv.T * X * g)[0, 0] * sp.ones(3, 1)
+    rho = sp.Matrix([pv[t] * c[t] for t in range(3)])
+    M = sp.diag(*rho) - rho * pv.T - pv * rho.T
+    assert max(abs(v) for v in (H - M).evalf(30)) < 1e-25
+    # and the engine's builders compute the same rho and M
+    atoms = {dfn.atom.name: dfn for dfn in calc.definitions + calc.weight_definitions}
+    env = {atoms["p_i"].atom: sp.ImmutableMatrix(pv)}
+    env[atoms["D_i"].atom] = atoms["D_i"].build(env)
+    X_atom, = [a for a in calc.inputs if a.name == "X_i"]
+    env[X_atom], env[calc.g] = X, g
+    env[atoms["rho_i"].atom] = atoms["rho_i"].build(env)
+    assert max(abs(v) for v in (atoms["M_i"].build(env) - M).evalf(30)) < 1e-25
+
+
+def test_degree_arithmetic_is_simplified():
+    relu = mf.derive(mf.families.relu(d=2)).latex()
+    assert "Since $\\psi$ is 1-homogeneous" in relu and "(2 - 1)" not in relu and "(2-1)/2" not in relu
+    assert r"\alpha \sqrt{1 - \alpha^{2}}" in relu and r"-4 |\theta|^{2} J_\mu" in relu
+    fixed = mf.derive(mf.families.relu(d=2, outputs=0)).latex()
+    assert r"t^{1}" not in fixed and r"= t J_\mu(\theta)" in fixed
+    assert r"= J_\mu(\theta)$" in fixed and r"1\, J_\mu" not in fixed
+    assert r"-2 |\theta| J_\mu" in fixed and r"\cdot 1" not in fixed and r"|\theta|^{1}" not in fixed
+
+
+def test_kernel_product_index_is_l():
+    text = mf.derive(mf.families.deconvolution(d=2)).latex()
+    assert r"\prod_{l=1}^{d} \kappa\left(\Delta_{il}\right)" in text and r"\prod_{j=1}^{d}" not in text
+
+
+def test_to_tex_unwritable_path_names_path(tmp_path):
+    d = mf.derive(mf.families.relu(d=2))
+    bad = tmp_path / "missing" / "x.tex"
+    with pytest.raises(mf.MfsymError, match="path.*missing"):
+        d.to_tex(bad)
+
+
+def test_command_defaults_when_sizes_not_given(tmp_path, capsys):
+    out = tmp_path / "s.tex"
+    assert _command.run(_parse(["sigmoid", "--outputs", "2", "--latex", str(out)])) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    assert r"w \in \mathbb{R}^{2}" in out.read_text()          # d defaults to 2
+    assert _command.run(_parse(["attention"])) == 0
+    text = capsys.readouterr().out
+    assert r"V \in \mathbb{R}^{1 \times 2}" in text and "$p = 6$" in text   # outputs 1, tokens 3, d 2
+    assert _command.run(_parse(["deconvolution", "--kernel", "dirichlet"])) == 0
+    assert r"t \in \mathbb{R}^{2}" in capsys.readouterr().out
+
+
+def test_command_applicability_table_matches_the_factories():
+    for name, takes in _command.APPLIES.items():
+        params = set(inspect.signature(mf.families._registry.FACTORIES[name]).parameters)
+        assert set(takes) == params, name
+        assert set(_command.DEFAULTS[name]) <= params
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["relu", "--tokens", "3"],
+     "mfsym: error: --tokens applies only to attention; relu takes --d, --outputs, --bias"),
+    (["attention", "--bias"],
+     "mfsym: error: --bias applies only to relu, sigmoid, tanh, erf; attention takes --d, --outputs, --tokens"),
+    (["attention", "--no-bias"], "mfsym: error: --no-bias applies only to relu, sigmoid, tanh, erf;"),
+    (["sigmoid", "--kernel", "gaussian"], "mfsym: error: --kernel applies only to deconvolution; sigmoid takes"),
+    (["deconvolution", "--kernel", "gaussian", "--cutoff", "7"],
+     ("mfsym: error: --cutoff applies only to deconvolution --kernel dirichlet;"
+      " deconvolution --kernel gaussian takes --d, --kernel, --width")),
+    (["deconvolution", "--cutoff", "7"], "mfsym: error: --cutoff applies only to deconvolution --kernel dirichlet"),
+    (["deconvolution", "--kernel", "dirichlet", "--width", "1/3"],
+     ("mfsym: error: --width applies only to deconvolution --kernel gaussian;"
+      " deconvolution --kernel dirichlet takes --d, --kernel, --cutoff")),
+    (["relu", "--d", "0"], "mfsym: error: d"),
+])
+def test_command_rejects_options_that_do_not_apply(argv, message, capsys):
+    assert _command.run(_parse(argv)) == 2
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    err = cap.err.strip()
+    assert err.startswith(message) and "\n" not in err and "unexpected keyword" not in err
+
+
+def test_command_unwritable_latex_path(capsys):
+    path = "/nonexistent/x.tex"
+    assert _command.run(_parse(["relu", "--d", "2", "--latex", path])) == 2
+    cap = capsys.readouterr()
+    assert cap.err.strip() == f"mfsym: error: --latex: cannot write '{path}' (No such file or directory)"
+    assert "Traceback" not in cap.err and cap.out == ""

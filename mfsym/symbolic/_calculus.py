@@ -159,14 +159,15 @@ def attention(inner: SoftmaxAttention) -> InnerCalculus:
 
     defs = [
         Definition(z, r"X_i W x_{i,T} \in \mathbb{R}^{T}", lambda env: env[X] * env[W] * env[xq],
-                   r"attention scores (pre-activations) of the query $x_{i,T}$, the last token"),
+                   r"scores of the query $x_{i,T}$"),
         Definition(p, r"\operatorname{softmax}\left(z_i\right), \quad p_{it} = \frac{e^{z_{it}}}{\sum_{t'=1}^{T} e^{z_{it'}}}",
                    softmax, "attention weights"),
         Definition(D, r"\frac{\partial p_i}{\partial z_i} = \operatorname{diag}\left(p_i\right) - p_i p_i^{\top}",
                    lambda env: sp.diag(*list(env[p])) - env[p] * env[p].T, "softmax Jacobian"),
     ]
     wdefs = [
-        Definition(rho, r"D_i X_i g_i = \nabla_{z_i}\left(g_i^{\top} X_i^{\top} p_i\right)",
+        Definition(rho, r"D_i X_i g_i = \nabla_{z_i}\left(g_i^{\top} X_i^{\top} p_i\right)"
+                   r" = p_i \circ \left(X_i g_i - \left(p_i^{\top} X_i g_i\right) \mathbf{1}\right)",
                    lambda env: env[D] * env[X] * env[g]),
         Definition(M, r"\nabla^2_{z_i}\left(g_i^{\top} X_i^{\top} p_i\right) = \operatorname{diag}\left(\rho_i\right) - \rho_i p_i^{\top} - p_i \rho_i^{\top}",
                    lambda env: sp.diag(*list(env[rho])) - env[rho] * env[p].T - env[p] * env[rho].T),
@@ -193,7 +194,7 @@ def attention(inner: SoftmaxAttention) -> InnerCalculus:
 
 # ---------------------------------------------------------------------------------------------- kernel
 def kernel(inner: SeparableKernel) -> InnerCalculus:
-    r"""$\psi = \kappa_i = \prod_j \kappa(\Delta_{ij})$, $\Delta_i = x_i - t$; log-derivative form when $\kappa'/\kappa$ is linear."""
+    r"""$\psi = \kappa_i = \prod_l \kappa(\Delta_{il})$, $\Delta_i = x_i - t$; log-derivative form when $\kappa'/\kappa$ is linear."""
     t, x = sp.MatrixSymbol("t", d_, 1), sp.MatrixSymbol("x_i", d_, 1)
     Delta = sp.MatrixSymbol("Delta_i", d_, 1)
     kap, g = sp.Symbol("kappa_i", real=True), sp.Symbol("g_i", real=True)
@@ -212,7 +213,7 @@ def kernel(inner: SeparableKernel) -> InnerCalculus:
         return sp.prod([prof.subs(U, dv[j]) for j in range(dd)])
 
     defs = [Definition(Delta, r"x_i - t \in \mathbb{R}^{d}", lambda env: env[x] - env[t], "offset of the spike"),
-            Definition(kap, r"\prod_{j=1}^{d} \kappa\left(\Delta_{ij}\right)", kap_build, "kernel value")]
+            Definition(kap, r"\prod_{l=1}^{d} \kappa\left(\Delta_{il}\right)", kap_build, "kernel value")]
     remarks = [rf"\kappa(u) = {sp.latex(prof.subs(U, ku))}",
                rf"\kappa'(u) = {sp.latex(sp.factor(k1).subs(U, ku))}",
                rf"\kappa''(u) = {sp.latex(sp.factor(k2).subs(U, ku))}"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import sympy as sp
 
-from .._errors import FamilyError
+from .._errors import DataError, FamilyError
 from ..families._base import Family, Homogeneous, OutputLinear
 from ..families._neuron import NeuronFamily
 from ._calculus import InnerCalculus, concretize, d_, inner_calculus, k_
@@ -439,9 +439,19 @@ class Derivation:
         return self.math()
 
     def to_tex(self, path: Any) -> None:
-        """Write :meth:`latex` to ``path``."""
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(self.latex())
+        """Write :meth:`latex` to ``path``.
+
+        Raises
+        ------
+        DataError
+            If ``path`` cannot be written (missing directory, no permission, ...).
+        """
+        text = self.latex()
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise DataError(f"path: cannot write {str(path)!r} ({exc.strerror or exc})") from None
 
     def __repr__(self) -> str:
         return f"Derivation({self.family!r}, loss={self.loss!r}, {len(self.formulas)} formulas)"

@@ -66,6 +66,11 @@ def _generic_blocks(D: "Derivation") -> str:
     return ", ".join(f"${s}$" for s in items)
 
 
+def _power(base: str, q) -> str:
+    """``base`` to the concrete power ``q`` (no exponent when ``q = 1``)."""
+    return base if q == 1 else rf"{base}^{{{q}}}"
+
+
 def _lhs(f, D: "Derivation") -> str:
     return f.lhs
 
@@ -91,7 +96,7 @@ def _model(D: "Derivation") -> list[str]:
         note = rf" && \text{{({dfn.note})}}" if dfn.note else ""
         rows.append(rf"{D.printer.doprint(dfn.atom)} &= {dfn.latex}{note}")
     out.append(_align(rows))
-    if calc.remarks:
+    if calc.remarks and calc.name != "attention":   # attention's entrywise remarks follow its Hessians (_neuron)
         out.append(r"The calculus of the nonlinearity (by sympy):" + "\n")
         out.append(_align([r.replace(" = ", " &= ", 1) for r in calc.remarks]))
     phi = D.formulas[("phi",)]
@@ -109,7 +114,7 @@ def _loss(D: "Derivation") -> list[str]:
     out = [r"\section{Loss and residuals}",
            r"The model is the integral of the neuron against a finite signed measure $\mu$ on the parameters"
            r" (width-$m$ networks: $\mu = \sum_{j=1}^m c_j \delta_{\theta_j}$), and the loss is the empirical risk"
-           r" (a regulariser $\int V\, d\mu$ adds $\nabla V$ and $\nabla^2 V$ to the formulas below; $V = 0$ here):" + "\n"]
+           r" (a regulariser $\int \Omega\, d\mu$ adds $\nabla\Omega$ and $\nabla^2\Omega$ to the formulas below; $\Omega = 0$ here):" + "\n"]
     ell = r"\frac{1}{2}\left|f - y\right|^2" if D.loss == "square" else r"\log\left(1 + e^{-y f}\right)"
     rows = [r"f_\mu(x) &= \int \varphi(\theta; x)\, d\mu(\theta), \qquad L(\mu) = \frac{1}{n} \sum_{i=1}^{n} \ell\left(f_\mu(x_i), y_i\right), \qquad \ell(f, y) = " + ell,
             r"r_i &= \partial_f \ell\left(f_\mu(x_i), y_i\right) = "
@@ -159,6 +164,10 @@ def _neuron(D: "Derivation") -> list[str]:
         if key[0] == "hess":
             rows.append(rf"{f.lhs} &= {_rhs(D, f)}")
     out.append(_align(rows))
+    wdefs = [dfn for dfn in (D.calc.weight_definitions if D.calc is not None else []) if dfn.latex]
+    if wdefs:
+        out.append(rf"where the intermediates that depend on the weight ${D.printer.doprint(D.calc.g)}$ are" + "\n")
+        out.append(_align([rf"{D.printer.doprint(dfn.atom)} &= {dfn.latex}" for dfn in wdefs]))
     if D.calc is not None and D.calc.name == "attention":
         out.append(r"Entrywise:" + "\n" + _align([r.replace(" = ", " &= ", 1) for r in D.calc.remarks]))
     return out
@@ -212,23 +221,27 @@ def _reduced(D: "Derivation") -> list[str]:
                            rf"\frac{{dh}}{{dt}} &= -\frac{{|P_U G_\mu(\eta)|_F^2}}{{|{a}|_F}} - |{a}|_F\, |\nabla_\eta h|^2 \le 0"]))
         out.append(rf"along the flow driven by the frozen potential, so $K_c$ is forward-invariant and $|{a}|_F$ grows at least linearly with rate $c$." + "\n")
     if isinstance(fam, Homogeneous):
-        q = fam.degree
-        out.append(rf"\paragraph{{Positively {q}-homogeneous.}} $\varphi(t\theta; x) = t^{{{q}}} \varphi(\theta; x)$ for $t > 0$, hence"
-                   rf" $J_\mu(t\theta) = t^{{{q}}} J_\mu(\theta)$ and Euler's identity $\theta^\top \nabla J_\mu(\theta) = {q}\, J_\mu(\theta)$."
+        q = sp.Integer(fam.degree)
+        tq = _power("t", q)
+        qJ = r"J_\mu(\theta)" if q == 1 else rf"{q}\, J_\mu(\theta)"
+        out.append(rf"\paragraph{{Positively {q}-homogeneous.}} $\varphi(t\theta; x) = {tq} \varphi(\theta; x)$ for $t > 0$, hence"
+                   rf" $J_\mu(t\theta) = {tq} J_\mu(\theta)$ and Euler's identity $\theta^\top \nabla J_\mu(\theta) = {qJ}$."
                    r" The reduced potential is the sphere potential $J_\mu|_{S^{p-1}}$." + "\n\n")
         out.append(r"\emph{Global optimality}: with positive masses (a cone of measures), $\mu$ is a global minimizer iff"
                    r" $J_\mu(\hat\theta) \ge 0$ for all $\hat\theta \in S^{p-1}$ (gap $-\min_{S^{p-1}} J_\mu$); with masses of both signs the"
                    r" condition is $J_\mu \equiv 0$ on $S^{p-1}$." + "\n")
         if isinstance(fam, OutputLinear):
             al = sp.Symbol("alpha", positive=True)
-            cq = sp.simplify((al * (1 - al**2) ** sp.Rational(q - 1, 2)).subs(al, 1 / sp.sqrt(q)))
-            out.append(rf"Since $\psi$ is $({q} - 1)$-homogeneous in $\eta$, maximising $\alpha (1 - \alpha^2)^{{({q}-1)/2}}$ over"
+            profile = al * (1 - al**2) ** sp.Rational(q - 1, 2)
+            cq = sp.simplify(profile.subs(al, 1 / sp.sqrt(q)))
+            out.append(rf"Since $\psi$ is {q - 1}-homogeneous in $\eta$, maximising ${sp.latex(profile)}$ over"
                        rf" $\alpha = |{fam.outer}|_F \in [0, 1]$ gives" + "\n")
             out.append(_align([rf"\min_{{|\theta| = 1}} J_\mu(\theta) &= -{sp.latex(cq)} \max_{{|\eta| = 1}} \left|G_\mu(\eta)\right|_F."]))
+        abs_q = _power(r"|\theta|", q)
         rate = {2: r"$|\theta|^2$ grows like $e^{4ct}$", 1: r"$\frac{d}{dt}|\theta| \ge c$ (linear growth)"}.get(
-            q, rf"$\frac{{d}}{{dt}}|\theta|^2 \ge 2 \cdot {q}\, c\, |\theta|^{{{q}}}$")
+            int(q), rf"$\frac{{d}}{{dt}}|\theta|^2 \ge {2 * q} c\, {abs_q}$")
         out.append(r"\emph{Escaping set.} $K_c = \left\{t \hat\theta : t > 0,\ \hat\theta \in S^{p-1},\ J_\mu(\hat\theta) < -c\right\}$;"
-                   rf" by Euler's identity $\frac{{d}}{{dt}}|\theta|^2 = -2\cdot {q}\, |\theta|^{{{q}}} J_\mu(\hat\theta)$, so on $K_c$ {rate}." + "\n")
+                   rf" by Euler's identity $\frac{{d}}{{dt}}|\theta|^2 = -{2 * q} {abs_q} J_\mu(\hat\theta)$, so on $K_c$ {rate}." + "\n")
     if not isinstance(fam, (OutputLinear, Homogeneous)):
         out.append(r"\paragraph{General.} No homogeneity: the report gives $\min$ and $\max$ of $J_\mu$ and of"
                    r" $|\nabla J_\mu|$; no global optimality claim is made." + "\n")

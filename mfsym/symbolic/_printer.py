@@ -48,7 +48,7 @@ class PaperPrinter(LatexPrinter):
         return "0"
 
     def _print_Heaviside(self, expr, exp=None):
-        out = rf"\mathbb{{1}}\left[{self._print(expr.args[0])} > 0\right]"
+        out = rf"\mathbf{{1}}\left[{self._print(expr.args[0])} > 0\right]"
         return out if exp is None else rf"{out}^{{{exp}}}"
 
     def _print_Max(self, expr, exp=None):
