@@ -51,6 +51,10 @@ def _read_spec(path: str) -> dict:
     return spec
 
 
+#: the top-level keys of a check spec (unknown keys are errors: a typo must not be silently ignored)
+SPEC_KEYS = frozenset({"family", "data", "measure", "loss", "reg", "check"})
+
+
 def _table(spec: dict, key: str) -> dict:
     if key not in spec:
         raise CertificateError(f"SPEC: missing key {key!r}")
@@ -73,6 +77,9 @@ def build_from_spec(spec: dict, base: Path = Path(".")):
 
     import mfsym as mf
 
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        raise CertificateError(f"SPEC: unknown key {unknown[0]!r} (expected {', '.join(sorted(SPEC_KEYS))})")
     fam_spec = dict(_table(spec, "family"))
     name = fam_spec.pop("name", None)
     if not isinstance(name, str):
@@ -228,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     except MfsymError as exc:
         print(f"mfsym: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `mfsym check spec.toml | head -2`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

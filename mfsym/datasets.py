@@ -4,7 +4,7 @@ Generators return ``(Samples, ground-truth Measure)``:
 
 * :func:`teacher_student` -- labels $y = \sum_t c^*_t \varphi(\theta^*_t; x)$ (+ noise) for any family;
 * :func:`deconvolution` -- the sparse-spike setting $y(x) = \sum_k a^*_k \kappa(x - t^*_k)$
-  (Chizat & Bach 2018, §5).
+  (Chizat & Bach 2018, §4).
 
 Known non-global stationary points (for analyses and tests), each a :class:`~mfsym.measure.Measure`
 polished until the stationarity residual $\max_j |\nabla J_\mu(\theta_j)|$ is small:

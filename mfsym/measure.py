@@ -84,6 +84,9 @@ class Measure:
         except (OSError, ValueError) as exc:
             raise MeasureError(f"path: could not read a measure from {str(path)!r} ({exc})") from None
         masses = data.get("masses")
+        saved = str(data["family"]) if "family" in data else None
+        if saved is not None and saved != family.name:
+            raise MeasureError(f"path: {str(path)!r} holds a measure of family {saved!r}, expected {family.name!r}")
         if "particles" in data:
             return cls(family, data["particles"], masses)
         if all(k in data for k in family.blocks):

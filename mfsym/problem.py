@@ -52,6 +52,12 @@ class Problem:
             raise MeasureError(f"mu: expected an mf.Measure, got {type(mu).__name__}")
         if mu.family.p != self.family.p or mu.family.blocks != self.family.blocks:
             raise MeasureError(f"mu: its family has blocks {mu.family.blocks}, the problem's has {self.family.blocks}")
+        if mu.family is not self.family and mu.family.signature != self.family.signature:
+            raise MeasureError(f"mu: its family is {mu.family!r}, the problem's is {self.family!r}")
+        if self.reg > 0 and np.any(mu.masses < 0):
+            raise MeasureError("mu: a regulariser (reg > 0) needs nonnegative masses: with signed masses "
+                               "the penalty of the integral of V against mu is unbounded below; got "
+                               f"{int(np.sum(mu.masses < 0))} negative mass(es)")
         return mu
 
     @staticmethod

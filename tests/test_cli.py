@@ -70,3 +70,14 @@ def test_console_entry_point_subprocess(spec_dir):
     r = subprocess.run([sys.executable, "-m", "mfsym.cli", "check", str(spec_dir / "bad.toml")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "mfsym: error:" in r.stderr
+
+
+def test_unknown_spec_key_is_an_error(tmp_path, capsys):
+    from mfsym.cli import main
+
+    spec = tmp_path / "typo.toml"
+    spec.write_text('family = {name = "relu", d = 2}\ndata = {npz = "d.npz"}\nmeasure = {npz = "m.npz"}\n'
+                    "regularizer = 0.1\n")
+    assert main(["check", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'regularizer'" in err and err.count("\n") == 1

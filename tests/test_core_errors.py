@@ -108,3 +108,25 @@ def test_measure_roundtrip(tmp_path):
     np.testing.assert_array_equal(back.particles, mu.particles)
     np.testing.assert_array_equal(back.masses, mu.masses)
     assert back.blocks["a"].shape == (4, 2) and back.blocks["b"].shape == (4,)
+
+
+def test_measure_of_another_family_with_equal_blocks_is_rejected():
+    relu, sig = mf.families.relu(d=3), mf.families.sigmoid(d=3, bias=False)
+    assert relu.blocks == sig.blocks
+    prob = mf.Problem(relu, mf.Samples(np.ones((4, 3)), np.ones(4)))
+    with pytest.raises(mf.MeasureError, match="its family is .*sigmoid.* the problem's is .*relu"):
+        prob.loss(mf.Measure(sig, np.zeros((2, 4))))
+    prob.loss(mf.Measure(mf.families.relu(d=3), np.zeros((2, 4))))  # an equal family built again is fine
+
+
+def test_regulariser_with_signed_masses_is_rejected():
+    fam = mf.families.relu(d=2, outputs=0)
+    prob = mf.Problem(fam, mf.Samples(np.ones((4, 2)), np.ones(4)), reg=1.0)
+    with pytest.raises(mf.MeasureError, match="reg > 0.*nonnegative masses"):
+        prob.loss(mf.Measure(fam, np.ones((2, 2)), [1.0, -1.0]))
+
+
+def test_load_rejects_a_measure_saved_for_another_family(tmp_path):
+    mf.Measure(mf.families.sigmoid(d=3, bias=False), np.zeros((2, 4))).save(tmp_path / "mu.npz")
+    with pytest.raises(mf.MeasureError, match="family 'sigmoid', expected 'relu'"):
+        mf.Measure.load(mf.families.relu(d=3), tmp_path / "mu.npz")

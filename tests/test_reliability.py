@@ -546,9 +546,10 @@ def random_problems(draw, names=tuple(FAMS), signed=True):
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
     X = rng.standard_normal((n,) + fam.input_shape)
     Y = rng.standard_normal((n, fam.out_dim))
-    masses = rng.uniform(0.2, 1.0, m) * (rng.choice([-1.0, 1.0], m) if signed and draw(st.booleans()) else 1.0)
-    mu = mf.Measure(fam, 0.8 * rng.standard_normal((m, fam.p)), masses)
     reg = draw(st.sampled_from([0.0, 0.05]))
+    signed = signed and reg == 0 and draw(st.booleans())  # a regulariser needs nonnegative masses
+    masses = rng.uniform(0.2, 1.0, m) * (rng.choice([-1.0, 1.0], m) if signed else 1.0)
+    mu = mf.Measure(fam, 0.8 * rng.standard_normal((m, fam.p)), masses)
     return mf.Problem(fam, mf.Samples(X, Y), reg=reg), mu
 
 

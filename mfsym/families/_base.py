@@ -136,6 +136,12 @@ class Family(abc.ABC):
                             f"{self.name}, got {arr.shape}")
         return arr
 
+    @property
+    def signature(self) -> tuple:
+        """What identifies the family: two families with equal signatures define the same neuron map."""
+        settings = tuple(sorted((k, repr(v)) for k, v in getattr(self, "settings", {}).items()))
+        return (self.name, tuple(self.blocks.items()), self.input_shape, self.out_dim, settings)
+
     def block_slice(self, name: str) -> slice:
         """Columns of block ``name`` in the packed parameter."""
         if name not in self._slices:

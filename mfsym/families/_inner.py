@@ -7,7 +7,7 @@ Three kinds cover the built-in families:
 * :class:`SoftmaxAttention` -- $\\psi(W; X) = X^\\top \\mathrm{softmax}(X W x_q)$ with $x_q$ the last
   token (Petit, Poon & Peyré 2026, multi-head attention).
 * :class:`SeparableKernel` -- $\\psi(t; x) = \\prod_j \\kappa(x_j - t_j)$ (sparse-spike deconvolution,
-  Chizat & Bach 2018, §5).
+  Chizat & Bach 2018, §4).
 
 Each provides values, Jacobians, vector-Jacobian products and contracted Hessians vectorised over
 ``Q`` parameters and ``n`` inputs, plus its componentwise sympy expression at concrete sizes.

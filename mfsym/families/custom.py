@@ -153,6 +153,10 @@ class CustomFamily(Family):
     def componentwise(self) -> Componentwise:
         return self._cw
 
+    @property
+    def signature(self) -> tuple:
+        return super().signature + (sp.srepr(self._cw.expr),)
+
     # ------------------------------------------------------------------ homogeneity
     def _detect(self) -> None:
         """Set ``degree`` (positive homogeneity in $\\theta$) and ``outer`` (an output-linear block)."""

@@ -1,4 +1,4 @@
-"""Sparse-spike deconvolution (Chizat & Bach 2018, §5; Candès & Fernandez-Granda 2014)."""
+"""Sparse-spike deconvolution (Chizat & Bach 2018, §4; Candès & Fernandez-Granda 2014)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def deconvolution(d: int = 1, kernel: str = "gaussian", width: float | str = "1/
 
     References
     ----------
-    Chizat & Bach 2018 (arXiv 1805.09545), §5 (sparse deconvolution experiments).
+    Chizat & Bach 2018 (arXiv 1805.09545), §4 (case studies: sparse deconvolution).
     """
     d = positive_int(d, "d", FamilyError)
     if kernel == "gaussian":
@@ -57,4 +57,4 @@ def deconvolution(d: int = 1, kernel: str = "gaussian", width: float | str = "1/
     else:
         raise FamilyError(f"kernel: expected 'gaussian' or 'dirichlet', got {kernel!r}")
     return make_family("deconvolution", SeparableKernel(profile, d), 1, outer="a",
-                       references=("Chizat & Bach 2018, arXiv 1805.09545, §5",), scalar_outer=True, d=d, **settings)
+                       references=("Chizat & Bach 2018, arXiv 1805.09545, §4",), scalar_outer=True, d=d, **settings)
