@@ -240,18 +240,10 @@ def _output_linear_set(rp: ReducedPotential, g: Gap, c: float, sign: int, rng, c
     if bounded is False:
         notes.append("the super-level set reaches infinity (a direction with |G_inf| > c); the margin is "
                      "measured on the part inside the box (|G| saturates, so gradients decay at infinity)")
-    certified, cert = False, {"reason": "not attempted"}
-    if certify and d <= 3 and inside.any():
-        try:
-            enc = Enclosure(rp.prob, rp.mu)
-        except CertificateError as exc:
-            cert = {"reason": str(exc)}
-        else:
-            certified, cert, graph = _certify_grid(
-                rp, idx, lo, hi, centers, vals, inside, N, c,
-                lambda a, z: _decide_G(enc, s, a, z, c), lambda E: rp.grad_norm_G(E)[1])
-    elif d > 3:
-        cert = {"reason": f"inner dimension {d} > 3: sampled candidate only"}
+    certified, cert, graph = _certify_cover(
+        rp, certify, d, f"inner dimension {d}", inside, graph,
+        lambda enc: _certify_grid(rp, idx, lo, hi, centers, vals, inside, N, c,
+                                  lambda a, z: _decide_G(enc, s, a, z, c), lambda E: rp.grad_norm_G(E)[1]))
     rate, growth = _growth("output-linear", None, c)
     kappa_ok = kappa if np.isfinite(kappa) else float("nan")
     # the gap's witness has A = -G/|G| (sign -1); the sign +1 set (negative masses) takes A = +G/|G|, so that
@@ -278,6 +270,20 @@ def _decide_G(enc: Enclosure, s, a, z, c) -> bool | None:
     if upper < c2:
         return False
     return None
+
+
+def _certify_cover(rp, certify, dim, what, inside, graph, run):
+    """``(certified, certificate dict, graph)``: ``run(enclosure)`` proves the box cover when asked and
+    feasible (dimension <= 3); otherwise the set stays a sampled candidate and ``graph`` is kept."""
+    if certify and dim <= 3 and inside.any():
+        try:
+            enc = Enclosure(rp.prob, rp.mu)
+        except CertificateError as exc:
+            return False, {"reason": str(exc)}, graph
+        return run(enc)
+    if dim > 3:
+        return False, {"reason": f"{what} > 3: sampled candidate only"}, graph
+    return False, {"reason": "not attempted"}, graph
 
 
 def _certify_grid(rp, idx, lo, hi, centers, vals, inside, N, c, decide, grad_fn):
@@ -351,18 +357,10 @@ def _homogeneous_set(rp: ReducedPotential, g: Gap, c: float, sign: int, rng, cer
     else:
         kappa, n_level = float("nan"), 0
         notes.append("no level-set crossing found: the set may be the whole sphere")
-    certified, cert = False, {"reason": "not attempted"}
-    if certify and p <= 3 and inside.any():
-        try:
-            enc = Enclosure(rp.prob, rp.mu)
-        except CertificateError as exc:
-            cert = {"reason": str(exc)}
-        else:
-            certified, cert, graph = _certify_grid(
-                rp, idx, lo, hi, centers, vals, inside, N, c,
-                lambda a, z: _decide_sphere(enc, a, z, c, q, sign), lambda U: rp.sphere(U)[1])
-    elif p > 3:
-        cert = {"reason": f"dimension {p} > 3: sampled candidate only"}
+    certified, cert, graph = _certify_cover(
+        rp, certify, p, f"dimension {p}", inside, graph,
+        lambda enc: _certify_grid(rp, idx, lo, hi, centers, vals, inside, N, c,
+                                  lambda a, z: _decide_sphere(enc, a, z, c, q, sign), lambda U: rp.sphere(U)[1]))
     wit = np.asarray(g.witness, float)
     if g.sign != sign:  # signed masses: the other-sign set gets its own witness
         wit = centers[np.nonzero(inside)[0][np.argmax(vals[inside])]]
