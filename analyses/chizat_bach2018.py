@@ -3,8 +3,8 @@ r"""Chizat & Bach 2018: particle gradient flow on teacher-student networks and s
 Reproduces the experiments of Chizat & Bach 2018 (arXiv 1805.09545), §4:
 
 * **Teacher-student** (their Fig. 3): a teacher with $m_0$ neurons, students of $m$ particles
-  trained by the particle gradient flow $\dot\theta_j = -\nabla J_\mu(\theta_j)$ (masses $1/m$; DESIGN
-  §1.2); the excess loss at the end of the run against $m$, for two input dimensions $d$.
+  trained by the particle gradient flow $\dot\theta_j = -\nabla J_\mu(\theta_j)$ (masses $1/m$; docs/mathematics.md,
+  first variation and flow); the excess loss at the end of the run against $m$, for two input dimensions $d$.
   relu (2-homogeneous, $\varphi = a\max(0, w^\top x)$) on the Gaussian population
   (:class:`mf.GaussianTeacher`, closed-form kernel), sigmoid ($\varphi = a\,\sigma(w^\top x + b)$) on
   $n$ samples. The teacher is realisable, so the minimum is 0 and the loss is the excess loss.

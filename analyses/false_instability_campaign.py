@@ -1,7 +1,7 @@
 """No-false-instability campaign: ``mf.check`` never claims instability at a point known to be global.
 
 For a global minimizer of the mean-field problem ($L(\\mu) = \\min L$, here $L(\\mu) = 0$ with zero
-residual $r_i = f_\\mu(x_i) - y_i = 0$) the potential $J_\\mu \\equiv 0$ (DESIGN §1.2), so there is no
+residual $r_i = f_\\mu(x_i) - y_i = 0$) the potential $J_\\mu \\equiv 0$ (docs/mathematics.md, first variation and flow), so there is no
 witness with $J_\\mu(\\hat\\theta) < 0$ (q-homogeneous) or $|G_\\mu(\\eta)| > 0$ (output-linear) and no
 escaping set (Chizat & Bach 2018, arXiv 1805.09545, Prop. 3.3; Petit, Poon & Peyré 2026, arXiv
 2605.10775). A verdict ``"unstable"`` -- or a certificate with a *proved* non-globality claim -- at such

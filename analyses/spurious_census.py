@@ -14,7 +14,7 @@ minimises $F(W) = L(W)$ with L-BFGS on the exact population gradient, polishes e
 is then passed to ``mf.check``: its finite-width classification (strict local minimum or not) and its
 mean-field verdict, which should be "unstable" — a finite-width local minimum that is not a minimizer
 of the infinite-width problem, with a certified witness $\hat\theta$ on the unit sphere where
-$J_\mu(\hat\theta) < 0$ (DESIGN §1.4, §1.6).
+$J_\mu(\hat\theta) < 0$ (docs/mathematics.md "Homogeneity classes and global optimality", docs/stability.md).
 
 Compared against Safran & Shamir 2018 (arXiv 1712.08968), whose abstract states that "the
 probability of hitting such local minima is quite high, and increasing with the network size" (their

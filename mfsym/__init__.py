@@ -1,6 +1,6 @@
 """mfsym: symbolic-numeric toolkit for the training dynamics of wide shallow models.
 
-The public API (DESIGN §3); everything not re-exported here is internal and may move.
+The public API; everything not re-exported here is internal and may move.
 """
 
 from . import datasets as datasets

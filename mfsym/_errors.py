@@ -1,4 +1,4 @@
-"""The one small hierarchy of errors raised for misuse (STYLE §6)."""
+"""The one small hierarchy of errors raised for misuse."""
 
 from __future__ import annotations
 

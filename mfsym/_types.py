@@ -1,4 +1,4 @@
-"""Array aliases used in annotations and docstrings (STYLE §4).
+"""Array aliases used in annotations and docstrings.
 
 Shapes are written in docstrings: ``(m, p)`` particles, ``(m,)`` masses, ``(n, *input_shape)``
 inputs, ``(n, k)`` targets, ``(Q, p)`` query parameters.

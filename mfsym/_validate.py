@@ -1,4 +1,4 @@
-"""Input checks shared by the public constructors: validate before converting (STYLE §6)."""
+"""Input checks shared by the public constructors: validate before converting."""
 
 from __future__ import annotations
 

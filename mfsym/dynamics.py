@@ -1,4 +1,4 @@
-"""Particle (mean-field) gradient flow and stationary points of $F(\\theta_1..\\theta_m) = L(\\mu)$ (DESIGN §1.2).
+"""Particle (mean-field) gradient flow and stationary points of $F(\\theta_1..\\theta_m) = L(\\mu)$ (docs/mathematics.md, first variation and flow).
 
 :func:`flow` integrates $\\dot\\theta_j = -\\mathrm{sign}(c_j)\\nabla_\\theta J_\\mu(\\theta_j)$ with fixed masses;
 :func:`stationary` refines a measure to a point where $\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every particle
@@ -136,7 +136,7 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
     with $c_j = 1/m$ it is $\\dot\\theta = -m\\nabla F$ and tends to the Wasserstein gradient flow
     $\\partial_t\\mu = \\mathrm{div}(\\mu\\nabla J_\\mu)$ as $m \\to \\infty$ (Chizat & Bach 2018, §2).
     Particles with $c_j = 0$ do not act on the model; they move as **test particles** in the field,
-    with sign $+1$ (the frozen-field escape dynamics of DESIGN §1.5).
+    with sign $+1$ (the frozen-field escape dynamics of docs/mathematics.md, escaping sets).
 
     Time stepping is explicit Euler, $\\theta_j \\leftarrow \\theta_j - h\\,\\mathrm{sign}(c_j)\\nabla J_\\mu(\\theta_j)$.
     With ``adaptive=True`` (default) a trial step is accepted only if the loss does not increase and
@@ -328,7 +328,7 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
 
     Masses are kept; particles with $c_j = 0$ do not enter $F$ and are returned unchanged. The
     particles are moved in the mass-weighted coordinates $y_j = \\sqrt{|c_j|}\\theta_j$ (the metric of
-    :func:`flow`), with the exact particle gradient and Hessian (DESIGN §1.3):
+    :func:`flow`), with the exact particle gradient and Hessian (docs/mathematics.md, Hessians):
 
     * ``target="minimum"``: a trust-region method (scipy ``trust-exact`` on the dense Hessian when
       $m p \\le 3000$; Nocedal & Wright §4), else L-BFGS, then damped saddle-free Newton polishing

@@ -1,4 +1,4 @@
-r"""Gaussian populations $x \sim N(0, I_d)$ with labels from a teacher measure (DESIGN §1.1).
+r"""Gaussian populations $x \sim N(0, I_d)$ with labels from a teacher measure (docs/mathematics.md, model and loss).
 
 For two-layer ridge families without bias the pair kernel
 $K(\theta, \theta') = \mathbb{E}[\varphi(\theta; x)^\top \varphi(\theta'; x)] = (a^\top a')\,k(w, w')$

@@ -1,4 +1,4 @@
-"""The mean-field problem $L(\\mu) = R(f_\\mu) + \\int V\\,d\\mu$ and its numeric derivatives (DESIGN §1.1-1.3)."""
+"""The mean-field problem $L(\\mu) = R(f_\\mu) + \\int V\\,d\\mu$ and its numeric derivatives (docs/mathematics.md)."""
 
 from __future__ import annotations
 

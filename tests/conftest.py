@@ -1,4 +1,4 @@
-"""Shared fixtures: every family the conformance suite runs over (STYLE §8)."""
+"""Shared fixtures: every family the conformance suite runs over."""
 
 from __future__ import annotations
 

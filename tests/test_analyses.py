@@ -1,4 +1,4 @@
-"""The analyses in ``analyses/`` run in ``--quick`` mode and show the published trends (STYLE §12).
+"""The analyses in ``analyses/`` run in ``--quick`` mode and show the published trends.
 
 Each script is loaded from its file, run once per module with ``main(["--quick", "--out", tmp])``;
 the tests assert on the returned numbers and on the figures written.
@@ -76,7 +76,7 @@ def test_bounded_nonglobal_points_escape(bounded):
         assert st["escape_mass"][-1] > st["escape_mass"][0], st["name"]
         assert st["escape_norm"][-1] > st["escape_norm"][0], st["name"]
         assert st["escape_losses"][-1] < st["loss"], st["name"]
-        # |A| grows at least at the predicted rate c (DESIGN §1.5)
+        # |A| grows at least at the predicted rate c (docs/mathematics.md, escaping sets)
         assert st["measured_rate"] >= 0.9 * st["growth_rate"], st["name"]
     sig = bounded["studies"][0]
     assert sig["verdict"] == "unstable"

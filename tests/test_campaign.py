@@ -34,7 +34,7 @@ def test_quick_campaign_makes_no_false_instability_claim(campaign):
     # the exact global minimizers really are global: zero loss to rounding
     assert res["max_loss"] < 1e-20
     # general-class families (custom-poly: neither output-linear nor homogeneous) have no global-optimality
-    # criterion (DESIGN §1.4): they are never called global, nor unstable
+    # criterion (docs/mathematics.md, global optimality): they are never called global, nor unstable
     general = {k: c for k, c in res["counts"].items() if k[0] == "custom-poly"}
     assert general and all(set(c) <= {"inconclusive", "not-stationary"} for c in general.values()), general
     # the other points are recognised as global; the rest are perturbed points whose residual exceeds tol

@@ -1,4 +1,4 @@
-"""Ball-arithmetic bridge, enclosures and certificates: verify accepts, tampering is rejected (DESIGN §1.7)."""
+"""Ball-arithmetic bridge, enclosures and certificates: verify accepts, tampering is rejected (docs/certificates.md)."""
 
 from __future__ import annotations
 

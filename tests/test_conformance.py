@@ -1,4 +1,4 @@
-"""Conformance suite run over every family (STYLE §8).
+"""Conformance suite run over every family.
 
 Ground truths: the expanded componentwise sympy neuron at concrete sizes, evaluated with
 ``evalf(50)``, and central finite differences of the numeric kernels themselves.

@@ -1,4 +1,4 @@
-"""Docs run (STYLE §10): every ```python block of README.md and docs/*.md executes without error.
+"""Docs run: every ```python block of README.md and docs/*.md executes without error.
 
 Blocks of one page share a namespace, in order; figures go to a temporary directory.
 """

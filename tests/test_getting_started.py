@@ -1,4 +1,4 @@
-"""The getting-started page, mirrored step by step with assertions (STYLE §10)."""
+"""The getting-started page, mirrored step by step with assertions."""
 
 from __future__ import annotations
 

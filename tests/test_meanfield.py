@@ -1,4 +1,4 @@
-"""Mean-field optimality (gap) and escaping active sets, against independent computations (DESIGN §1.4-1.5)."""
+"""Mean-field optimality (gap) and escaping active sets, against independent computations (docs/mathematics.md, global optimality and escaping sets)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_relu_population_teacher_student_gap_matches_independent_sphere_minimum(
 
 
 def test_relu_trained_outputs_min_is_half_max_h():
-    # DESIGN §1.4: theta = (a, w): min_{sphere} J = -1/2 max_{|w|=1} |h(w)|, h(w) = (1/n) sum r_i relu(w.x_i)
+    # docs/mathematics.md, global optimality: theta = (a, w): min_{sphere} J = -1/2 max_{|w|=1} |h(w)|, h(w) = (1/n) sum r_i relu(w.x_i)
     rng = np.random.default_rng(1)
     fam = mf.families.relu(d=2, outputs=1)
     X, Y = rng.standard_normal((12, 2)), rng.standard_normal(12)
@@ -251,7 +251,7 @@ def test_escape_simulation_grows_inside_the_set(sigmoid_problem):
 
 
 def _norm_rate(prob, mu, T, mass_sign):
-    """d|A|/dt = <A/|A|, dA/dt> for particles of mass sign ``mass_sign`` (flow of DESIGN §1.2), A = column 0."""
+    """d|A|/dt = <A/|A|, dA/dt> for particles of mass sign ``mass_sign`` (flow of docs/mathematics.md, first variation and flow), A = column 0."""
     vel = -mass_sign * prob.grad_potential(mu, T)          # d theta/dt = -sign(c) grad J
     A = T[:, :1]
     return np.sum(A * vel[:, :1], axis=1) / np.linalg.norm(A, axis=1)

@@ -1,4 +1,4 @@
-"""Verdicts of mf.check on points whose answer is known independently, and spectra (DESIGN §1.3, §1.6)."""
+"""Verdicts of mf.check on points whose answer is known independently, and spectra (docs/mathematics.md "Hessians", docs/stability.md)."""
 
 from __future__ import annotations
 

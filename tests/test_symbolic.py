@@ -1,4 +1,4 @@
-"""Structured derivations equal the expanded componentwise sympy ones (DESIGN §2, STYLE §8)."""
+"""Structured derivations equal the expanded componentwise sympy ones (docs/derivations.md)."""
 
 from __future__ import annotations
 

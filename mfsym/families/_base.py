@@ -1,4 +1,4 @@
-"""The abstract family contract (STYLE §1): blocks, neuron map, homogeneity class, references.
+"""The abstract family contract: blocks, neuron map, homogeneity class, references.
 
 A family is a neuron map $\\varphi(\\theta; x) \\in \\mathbb{R}^k$ with parameters
 $\\theta \\in \\mathbb{R}^p$ made of named blocks. Numeric kernels are vectorised over

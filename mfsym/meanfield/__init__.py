@@ -1,4 +1,4 @@
-"""Mean-field optimality and escaping active sets (DESIGN §1.4-1.5).
+"""Mean-field optimality and escaping active sets (docs/mathematics.md, global optimality and escaping sets).
 
 ``gap`` measures how far a measure is from global optimality (with limits at infinity),
 ``escaping_sets`` builds the escaping active sets of a non-global stationary point,

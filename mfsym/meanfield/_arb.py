@@ -1,4 +1,4 @@
-"""Ball-arithmetic enclosures of the reduced potentials over boxes (python-flint ``arb``), DESIGN §1.7.
+"""Ball-arithmetic enclosures of the reduced potentials over boxes (python-flint ``arb``), docs/certificates.md.
 
 The neuron is the family's expanded componentwise sympy expression, compiled once into closures on
 ``arb`` balls (constants enter as exact rationals, floats as exact binary values; no finite

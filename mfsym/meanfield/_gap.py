@@ -1,4 +1,4 @@
-"""The global-optimality gap of DESIGN §1.4 by a global search over a compactified parameter space.
+"""The global-optimality gap of docs/mathematics.md, global optimality by a global search over a compactified parameter space.
 
 * output-linear: $s^* = \\sup_\\eta |G_\\mu(\\eta)|_F$ over $\\mathbb{R}^{d_\\eta}$ **and its limits at
   infinity** $G_\\infty(\\omega) = \\lim_{t\\to\\infty} G_\\mu(t\\omega)$ (sigmoid/tanh/erf: step features
@@ -37,7 +37,7 @@ from ._potential import ReducedPotential, cone_sign
 
 @dataclass(frozen=True)
 class Gap:
-    """The global-optimality gap of $\\mu$ (DESIGN §1.4) and where it is attained.
+    """The global-optimality gap of $\\mu$ (docs/mathematics.md, global optimality) and where it is attained.
 
     ``value`` $\\ge 0$ (``inf`` when $G$ is unbounded); ``witness`` a full parameter vector ``(p,)`` with
     $J_\\mu(\\text{witness}) \\approx$ ``sign * value``; ``at_infinity`` whether the supremum is only
@@ -168,7 +168,7 @@ def _polish_piecewise(rp: ReducedPotential, sense: float, u: FloatArray, degree:
 
 
 def homogeneous_gap(rp: ReducedPotential, restarts: int, samples: int, rng: np.random.Generator) -> Gap:
-    """Gap of a q-homogeneous family on the unit sphere, with the sign rule of DESIGN §1.4."""
+    """Gap of a q-homogeneous family on the unit sphere, with the sign rule of docs/mathematics.md, global optimality."""
     p, deg = rp.family.p, rp.structure.degree
     s = cone_sign(rp.mu)
     pts = sphere_points(samples, p, rng)
@@ -399,7 +399,7 @@ def general_gap(rp: ReducedPotential, restarts: int, samples: int, rng: np.rando
 
 def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 0, restarts: int = 12,
         samples: int = 4096) -> Gap:
-    r"""The global-optimality gap of $\mu$ (DESIGN §1.4) by a global search.
+    r"""The global-optimality gap of $\mu$ (docs/mathematics.md, global optimality) by a global search.
 
     Parameters
     ----------

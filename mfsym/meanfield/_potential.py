@@ -1,4 +1,4 @@
-"""Homogeneity classes and reduced potentials (DESIGN §1.4).
+"""Homogeneity classes and reduced potentials (docs/mathematics.md, global optimality).
 
 * output-linear: $J_\\mu(A, \\eta) = \\langle A, G_\\mu(\\eta)\\rangle_F$ with
   $G_\\mu(\\eta) = \\frac1n\\sum_i r_i \\psi(\\eta; x_i)^\\top \\in \\mathbb{R}^{k\\times q}$;
@@ -28,7 +28,7 @@ KINDS = ("output-linear", "homogeneous", "general")
 
 @dataclass(frozen=True)
 class Structure:
-    """The homogeneity class of a problem (DESIGN §1.4) and the column layout it needs.
+    """The homogeneity class of a problem (docs/mathematics.md, global optimality) and the column layout it needs.
 
     ``outer_cols`` / ``inner_cols`` index the packed parameter (output-linear only); $G$ has shape
     ``(k, q)``; ``degree`` is $q$ for homogeneous families; ``note`` says why a class was downgraded.
@@ -73,7 +73,7 @@ def structure(prob: Problem) -> Structure:
 
 
 def cone_sign(mu: Measure) -> int:
-    """Sign rule of DESIGN §1.4 for homogeneous families: -1 (positive masses: minimise $J$),
+    """Sign rule of docs/mathematics.md, global optimality for homogeneous families: -1 (positive masses: minimise $J$),
     +1 (negative masses: maximise $J$), 0 (both signs: $|J|$ must vanish)."""
     live = mu.masses[mu.masses != 0]
     if live.size == 0 or np.all(live > 0):
@@ -213,7 +213,7 @@ def _is_population(prob: Problem) -> bool:
 
 
 def reduced_potential(prob: Problem, mu: Measure) -> ReducedPotential:
-    r"""The reduced potential of DESIGN §1.4: $G_\mu(\eta)$, $J_\mu$ on the unit sphere, or $J_\mu$.
+    r"""The reduced potential of docs/mathematics.md, global optimality: $G_\mu(\eta)$, $J_\mu$ on the unit sphere, or $J_\mu$.
 
     Parameters
     ----------

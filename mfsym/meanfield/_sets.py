@@ -1,9 +1,9 @@
-"""Escaping active sets of a non-global stationary measure (DESIGN §1.5).
+"""Escaping active sets of a non-global stationary measure (docs/mathematics.md, escaping sets).
 
 * output-linear: $K_c = \\{(A, \\eta): A \\ne 0,\\ \\langle A, G(\\eta)\\rangle < -c|A|_F\\}$ for positive
   masses ($\\langle A, G\\rangle > c|A|_F$ for negative masses, both sets for signed masses), whose
   $\\eta$-section is the super-level set $\\{|G| > c\\}$; along the flow of particles of that sign
-  ($\\dot A = -\\mathrm{sign}(c_j) G$, DESIGN §1.2) $|A|$ grows at least linearly at rate $c$;
+  ($\\dot A = -\\mathrm{sign}(c_j) G$, docs/mathematics.md, first variation and flow) $|A|$ grows at least linearly at rate $c$;
 * q-homogeneous: $K_c$ = cone over $\\{\\hat\\theta \\in S^{p-1}: J(\\hat\\theta) < -c\\}$ (or $> c$ for
   negative masses); by Euler's identity $\\frac{d}{dt}|\\theta| = -q|\\theta|^{q-1}J(\\hat\\theta) \\ge qc|\\theta|^{q-1}$.
 
@@ -38,7 +38,7 @@ from ._potential import ReducedPotential, cone_sign
 
 @dataclass(frozen=True)
 class EscapingSet:
-    """An escaping active set $K_c$ (DESIGN §1.5) with its robustness data.
+    """An escaping active set $K_c$ (docs/mathematics.md, escaping sets) with its robustness data.
 
     ``sign`` is -1 for $\\{J < -c\\}$-type sets (particles of positive mass escape) and +1 for
     $\\{J > c\\}$ (negative masses); for output-linear families these read
@@ -418,7 +418,7 @@ def _levels(level: Any, known: str) -> list[float]:
 def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None = None, *,
                   seed: int | np.random.Generator | None = 0, gap: Gap | None = None, certify: bool = True,
                   resolution: int | None = None, tol: float = 1e-8) -> list[EscapingSet]:
-    r"""Escaping active sets of $\mu$ (DESIGN §1.5), one per level (and per sign for signed masses).
+    r"""Escaping active sets of $\mu$ (docs/mathematics.md, escaping sets), one per level (and per sign for signed masses).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Mean-field escape simulation: the numerical counterpart of the escape theorem (DESIGN §1.5).
+"""Mean-field escape simulation: the numerical counterpart of the escape theorem (docs/mathematics.md, escaping sets).
 
 From $\\mu_0 = \\mu_\\infty + \\varepsilon\\nu$, with $\\nu$ light particles of full support, run the
 particle flow $\\dot\\theta_j = -\\mathrm{sign}(c_j)\\nabla J_{\\mu_t}(\\theta_j)$ (explicit Euler) and

@@ -1,4 +1,4 @@
-"""Lazy (NTK) regime: Du et al. (2018) and Nguyen (2021) quantities (DESIGN §1.8).
+"""Lazy (NTK) regime: Du et al. (2018) and Nguyen (2021) quantities (docs/ntk.md).
 
 * Gram matrices: :func:`gram` ($H^\\infty$, closed forms for relu/erf, quadrature otherwise; ``trained="both"``
   for the full two-layer NTK), :func:`lambda0`, :func:`finite_gram` ($H(t)$), :func:`gram_monte_carlo`,

@@ -1,4 +1,4 @@
-"""Input checks of the ntk layer: validate before converting (STYLE §6); never ``assert``."""
+"""Input checks of the ntk layer: validate before converting; never ``assert``."""
 
 from __future__ import annotations
 

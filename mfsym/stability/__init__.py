@@ -1,4 +1,4 @@
-"""Spectra, certificates, ``check`` and ``verify`` (DESIGN §1.3, §1.6, §1.7).
+"""Spectra, certificates, ``check`` and ``verify`` (docs/mathematics.md "Hessians", docs/stability.md, docs/certificates.md).
 
 * :func:`spectrum` -- the particle Hessian's spectrum on the complement of its symmetry directions
   (dense, or Lanczos on Hessian-vector products);

@@ -1,4 +1,4 @@
-"""The bridge from sympy to python-flint ball arithmetic (STYLE §7).
+"""The bridge from sympy to python-flint ball arithmetic.
 
 A sympy expression is compiled once (common subexpressions shared by :func:`sympy.cse`) into a
 straight-line program of ball operations; evaluating the program on balls returns balls that

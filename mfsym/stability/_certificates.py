@@ -1,4 +1,4 @@
-"""Certificates: three-valued ball-arithmetic claims, their JSON form and :func:`verify` (DESIGN §1.7).
+"""Certificates: three-valued ball-arithmetic claims, their JSON form and :func:`verify` (docs/certificates.md).
 
 Every claim is an inequality ``quantity < threshold`` (or ``<=``) whose left side is enclosed in a
 python-flint ball from exact symbolic derivative formulas (:mod:`._enclose`); its outcome is
@@ -362,7 +362,7 @@ def _gershgorin(C: flint.arb_mat) -> flint.arb:
 
 
 def positive_definite_claims(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float) -> list[dict]:
-    """The strict-local-minimum certificate on the slice $\\hat\\theta + S^\\perp$ (DESIGN §1.7).
+    """The strict-local-minimum certificate on the slice $\\hat\\theta + S^\\perp$ (docs/certificates.md).
 
     Claims: (1) $H(\\theta) + \\sigma SS^\\top \\succeq \\lambda I$ for every $\\theta$ in the box
     $|\\theta - \\hat\\theta|_\\infty \\le r$ (so $u^\\top H(\\theta) u \\ge \\lambda|u|^2$ for $u \\perp S$) --
@@ -468,7 +468,7 @@ def _expected_verdict(outcomes: dict, cert: dict, prob, mu, residual: float, kin
     if search.get("kind") != kind:
         return set()  # the recorded class is not the problem's
     if kind == "general":
-        return {"inconclusive"}  # no global-optimality criterion for the general class (DESIGN §1.4)
+        return {"inconclusive"}  # no global-optimality criterion for the general class (docs/mathematics.md, global optimality)
     ng = [c for c in cert["claims"] if c.get("name") == "non-globality"]
     if ng:
         proved = ng[0].get("outcome") == "proved" and certified_gap(ng[0]) > RESIDUAL_FACTOR * residual
@@ -490,7 +490,7 @@ def _expected_verdict(outcomes: dict, cert: dict, prob, mu, residual: float, kin
 
 
 def _claims_fit_the_problem(claims: list[dict], kind: str, sign_rule: int) -> bool:
-    """Non-globality claims must be of the problem's class, with a sign its masses allow (DESIGN §1.4)."""
+    """Non-globality claims must be of the problem's class, with a sign its masses allow (docs/mathematics.md, global optimality)."""
     for c in claims:
         if c.get("name") != "non-globality":
             continue

@@ -1,4 +1,4 @@
-"""``mf.check``: verdicts on a trained measure, finite width and mean field (DESIGN §1.6)."""
+"""``mf.check``: verdicts on a trained measure, finite width and mean field (docs/stability.md)."""
 
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def _finite_width(prob, mu, spec: Spectrum, claims: list, bits: int, reasons: li
 
 def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | None = None, seed: int = 0,
           precision_bits: int = DEFAULT_PRECISION, escaping: bool = True, restarts: int = 12) -> Report:
-    """Decide whether ``mu`` is stationary, a global minimizer, or unstable as a measure (DESIGN §1.6).
+    """Decide whether ``mu`` is stationary, a global minimizer, or unstable as a measure (docs/stability.md).
 
     Parameters
     ----------
@@ -317,7 +317,7 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
                                  "seed": int(seed), "restarts": int(restarts)}
     mfd = MeanField(value, g.kind, g.witness, bool(g.at_infinity), g.method, False, [], g)
     if g.kind == "general":
-        # DESIGN §1.4: without output-linearity or homogeneity there is no global-optimality criterion
+        # docs/mathematics.md, global optimality: without output-linearity or homogeneity there is no global-optimality criterion
         # in terms of J alone; report min J and claim nothing either way
         reasons.append(f"general class (neither output-linear nor homogeneous): min J over the searched region "
                        f"is {-value:.3e}, but no global-optimality criterion applies, so neither "

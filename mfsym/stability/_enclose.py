@@ -3,7 +3,7 @@
 The neuron's componentwise sympy expression (``family.componentwise()``) is differentiated exactly
 by sympy -- gradient, Hessian and the directional derivatives $\\frac{d}{dt}\\varphi(\\theta + tv)$,
 $\\frac{d^2}{dt^2}\\varphi(\\theta + tv)$ at $t = 0$ -- and the results are evaluated in python-flint
-ball arithmetic (:mod:`._ball`). For samples and the square loss (DESIGN §1.1-1.3):
+ball arithmetic (:mod:`._ball`). For samples and the square loss (docs/mathematics.md):
 
 * $r_i = \\sum_j c_j \\varphi(\\theta_j; x_i) - y_i$, enclosed from all particles;
 * $J_\\mu(\\theta) = \\frac1n\\sum_i \\langle r_i, \\varphi(\\theta; x_i)\\rangle + \\frac\\lambda2|\\theta|^2$;

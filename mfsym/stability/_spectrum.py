@@ -1,4 +1,4 @@
-"""Spectra of the particle Hessian and its symmetry directions (DESIGN §1.3, §1.6).
+"""Spectra of the particle Hessian and its symmetry directions (docs/mathematics.md "Hessians", docs/stability.md).
 
 The particle objective is $F(\\theta_1..\\theta_m) = L(\\sum_j c_j\\delta_{\\theta_j})$ with the masses
 held fixed; its Hessian is
@@ -223,7 +223,7 @@ def spectrum(prob, mu: Measure, k: int = 6, method: str = "auto", tol: float = 1
 
     References
     ----------
-    DESIGN §1.3 (particle Hessian); Safran & Shamir 2018 (arXiv 1712.08968), §4 (spectra at spurious minima).
+    docs/mathematics.md, Hessians (particle Hessian); Safran & Shamir 2018 (arXiv 1712.08968), §4 (spectra at spurious minima).
     """
     if method not in ("auto", "dense", "lanczos"):
         raise MeasureError(f"method: expected 'auto', 'dense' or 'lanczos', got {method!r}")

@@ -1,4 +1,4 @@
-"""Derivation engine and LaTeX rendering (DESIGN §2, "Symbolic engine")."""
+"""Derivation engine and LaTeX rendering (docs/derivations.md)."""
 
 from ._derivation import Derivation as Derivation
 from ._derivation import derive as derive

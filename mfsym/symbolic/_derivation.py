@@ -1,7 +1,7 @@
 """The derivation engine: loss, first variation, velocity, Hessians and reduced potentials of a family.
 
-Written once against the family contract (STYLE §1): the neuron level $\\varphi = A\\,\\psi(\\eta; x)$
-(DESIGN §1.4) dispatches on the capability types and on the shape of the output block; the inner map's
+Written once against the family contract: the neuron level $\\varphi = A\\,\\psi(\\eta; x)$
+(docs/mathematics.md, global optimality) dispatches on the capability types and on the shape of the output block; the inner map's
 calculus (:mod:`._calculus`) dispatches on its kind (ridge / softmax attention / separable kernel).
 Custom families from :func:`mfsym.families.from_expr` have concrete sizes only and are derived
 componentwise.
@@ -52,7 +52,7 @@ def _flat(val: Any) -> list:
 
 
 class Derivation:
-    """The symbolic derivation of a family's mean-field quantities (DESIGN §1.1-1.5).
+    """The symbolic derivation of a family's mean-field quantities (docs/mathematics.md).
 
     Attributes
     ----------
@@ -325,7 +325,7 @@ class Derivation:
         r"""Largest absolute difference between every structured formula and its componentwise ground truth.
 
         The ground truth is the ``sympy`` derivative of the expanded neuron ``family.componentwise().expr``
-        (DESIGN §2); both sides are evaluated at a random rational point (inputs, residuals, weights,
+        (docs/derivations.md); both sides are evaluated at a random rational point (inputs, residuals, weights,
         parameters, masses) to ``digits`` significant digits. Extra keys: ``("euler",)`` checks
         $\theta^\top\nabla J = q J$ for homogeneous families, ``("J=<A,G>",)`` checks
         $J = \langle A, G\rangle_F$ for output-linear ones, and ``("interaction", B, B')`` the
@@ -458,7 +458,7 @@ class Derivation:
 
 
 def derive(family: Family, loss: str = "square") -> Derivation:
-    r"""Derive the mean-field quantities of ``family`` symbolically (DESIGN §1.1-1.5, §2).
+    r"""Derive the mean-field quantities of ``family`` symbolically (docs/mathematics.md and docs/derivations.md).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The LaTeX document of a :class:`Derivation`: from the loss to the reduced potential (DESIGN §1)."""
+"""The LaTeX document of a :class:`Derivation`: from the loss to the reduced potential (docs/mathematics.md)."""
 
 from __future__ import annotations
 
