@@ -165,6 +165,21 @@ class Family(abc.ABC):
     def hessian_contract(self, thetas: FloatArray, X: FloatArray, U: FloatArray) -> FloatArray:
         """$\\sum_i \\sum_c u_{ic} \\nabla^2_\\theta \\varphi_c(\\theta_q; x_i)$ -> ``(Q, p, p)``."""
 
+    def jvp(self, thetas: FloatArray, X: FloatArray, V: FloatArray) -> FloatArray:
+        """$\\nabla_\\theta\\varphi(\\theta_q; x_i)\\, v_q$ for directions ``V`` ``(Q, p)`` -> ``(Q, n, k)``.
+
+        Dense default through :meth:`jacobian`; the structured families override it matrix-free.
+        """
+        return np.einsum("qnkp,qp->qnk", self.jacobian(thetas, X), V, optimize=True)
+
+    def hvp_contract(self, thetas: FloatArray, X: FloatArray, U: FloatArray, V: FloatArray) -> FloatArray:
+        """$\\sum_i \\sum_c u_{ic} \\nabla^2_\\theta \\varphi_c(\\theta_q; x_i)\\, v_q$ -> ``(Q, p)``.
+
+        Dense default through :meth:`hessian_contract`; the structured families override it with a
+        forward derivative of :meth:`vjp` (Pearlmutter 1994), never a per-particle $p \\times p$ Hessian.
+        """
+        return np.einsum("qab,qb->qa", self.hessian_contract(thetas, X, U), V, optimize=True)
+
     @abc.abstractmethod
     def componentwise(self) -> Componentwise:
         """The expanded componentwise sympy neuron at this family's concrete sizes."""

@@ -118,6 +118,14 @@ class InnerMap(abc.ABC):
         """``(value(eta, X), vjp(eta, X, W))``; maps override it to share work between the two."""
         return self.value(eta, X), self.vjp(eta, X, W)
 
+    def jvp(self, eta: FloatArray, X: FloatArray, V: FloatArray) -> FloatArray:
+        """$\\partial_\\eta\\psi(\\eta_q; x_i)\\, v_q$ for directions ``V`` ``(Q, p_eta)`` -> ``(Q, n, q)``."""
+        return np.einsum("qnjp,qp->qnj", self.jacobian(eta, X), V, optimize=True)
+
+    def hvp_contract(self, eta: FloatArray, X: FloatArray, W: FloatArray, V: FloatArray) -> FloatArray:
+        """$\\sum_i \\sum_j w_{qij} \\nabla^2_\\eta \\psi_j(\\eta_q; x_i)\\, v_q$ -> ``(Q, p_eta)``."""
+        return np.einsum("qab,qb->qa", self.hessian_contract(eta, X, W), V, optimize=True)
+
     @abc.abstractmethod
     def componentwise(self, params: dict[str, sp.Matrix], x: sp.Matrix) -> sp.Matrix:
         """$\\psi$ as a ``(q, 1)`` sympy Matrix in the given component symbols."""
@@ -161,6 +169,18 @@ class Ridge(InnerMap):
         d2 = self.activation.numeric_derivatives(2)[2](eta @ Xa.T)
         h = W[..., 0] * d2
         return np.einsum("qn,ni,nj->qij", h, Xa, Xa, optimize=True)
+
+    def jvp(self, eta, X, V):
+        # sigma'(z) (v^T x~): one preactivation, never the (Q, n, p) Jacobian
+        Xa = self._aug(X)
+        d1 = self.activation.numeric_derivatives(1)[1](eta @ Xa.T)
+        return (d1 * (V @ Xa.T))[..., None]
+
+    def hvp_contract(self, eta, X, W, V):
+        # sum_i w_qi sigma''(z_qi) (v_q^T x~_i) x~_i: the forward derivative of vjp along v (Pearlmutter 1994)
+        Xa = self._aug(X)
+        d2 = self.activation.numeric_derivatives(2)[2](eta @ Xa.T)
+        return (W[..., 0] * d2 * (V @ Xa.T)) @ Xa
 
     def componentwise(self, params, x):
         z = (params["w"].T * x)[0, 0] + (params["b"] if self.bias else 0)
@@ -217,6 +237,26 @@ class SoftmaxAttention(InnerMap):
         H = np.einsum("qnac,nb,ne->qabce", C, xq, xq, optimize=True)
         return H.reshape(eta.shape[0], self.d * self.d, self.d * self.d)
 
+    def jvp(self, eta, X, V):
+        # ds_t = x_t^T V x_q, dp = p * (ds - <p, ds>), dpsi = X^T dp
+        p = self.softmax(eta, X)
+        Vm = V.reshape(-1, self.d, self.d)
+        ds = np.einsum("ntd,qde,ne->qnt", X, Vm, X[:, -1, :], optimize=True)
+        dp = p * (ds - np.sum(p * ds, axis=-1, keepdims=True))
+        return np.einsum("qnt,ntd->qnd", dp, X, optimize=True)
+
+    def hvp_contract(self, eta, X, W, V):
+        # forward derivative of vjp along V: g_t = p_t (e_t - <p, e>) with e_t = x_t^T w fixed, so
+        # dg_t = dp_t (e_t - <p, e>) - p_t <dp, e>
+        p = self.softmax(eta, X)
+        Vm = V.reshape(-1, self.d, self.d)
+        ds = np.einsum("ntd,qde,ne->qnt", X, Vm, X[:, -1, :], optimize=True)
+        dp = p * (ds - np.sum(p * ds, axis=-1, keepdims=True))
+        e = np.einsum("ntd,qnd->qnt", X, W, optimize=True)
+        dg = dp * (e - np.sum(p * e, axis=-1, keepdims=True)) - p * np.sum(dp * e, axis=-1, keepdims=True)
+        G = np.einsum("qnt,nta->qna", dg, X, optimize=True)
+        return np.einsum("qna,nb->qab", G, X[:, -1, :], optimize=True).reshape(eta.shape[0], -1)
+
     def componentwise(self, params, x):
         Wm, Xm = params["W"], x
         xq = Xm[self.tokens - 1, :].T
@@ -269,6 +309,24 @@ class SeparableKernel(InnerMap):
             for l in range(j + 1, d):
                 H[:, :, j, l] = H[:, :, l, j] = k1[..., j] * k1[..., l] * self._prod_except(k0, (j, l))
         return np.einsum("qnjl,qn->qjl", H, np.broadcast_to(W[..., 0], (Q, n)))
+
+    def jvp(self, eta, X, V):
+        k0, k1, _ = self._parts(eta, X)
+        out = sum(-k1[..., j] * V[:, j, None] * self._prod_except(k0, (j,)) for j in range(self.d))
+        return out[..., None]
+
+    def hvp_contract(self, eta, X, W, V):
+        # (sum_i w_i Hess psi_i v)_j without the (Q, n, d, d) Hessian: one (Q, n) term per pair (j, l)
+        k0, k1, k2 = self._parts(eta, X)
+        w = np.broadcast_to(W[..., 0], k0.shape[:2])
+        out = np.empty(eta.shape)
+        for j in range(self.d):
+            acc = k2[..., j] * V[:, j, None] * self._prod_except(k0, (j,))
+            for l in range(self.d):
+                if l != j:
+                    acc = acc + k1[..., j] * k1[..., l] * V[:, l, None] * self._prod_except(k0, (j, l))
+            out[:, j] = np.sum(w * acc, axis=1)
+        return out
 
     def componentwise(self, params, x):
         t = params["t"]

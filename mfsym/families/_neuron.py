@@ -101,6 +101,34 @@ class NeuronFamily(Family):
         H[:, kq:, :kq] = np.swapaxes(cross, 1, 2)
         return H
 
+    def jvp(self, thetas, X, V):
+        """$D\\varphi(\\theta_q; x_i)[v_q] = V_A\\psi + A\\,\\partial_\\eta\\psi\\, v_\\eta$ -> ``(Q, n, k)``."""
+        A, eta = self._split(thetas)
+        VA, Veta = self._split(V)
+        dpsi = self.inner_map.jvp(eta, X, Veta)
+        if A is None:
+            return dpsi
+        psi = self.inner_map.value(eta, X)
+        return (np.einsum("qkj,qnj->qnk", VA, psi, optimize=True)
+                + np.einsum("qkj,qnj->qnk", A, dpsi, optimize=True))
+
+    def hvp_contract(self, thetas, X, U, V):
+        """$\\sum_{i,c} u_{ic}\\nabla^2\\varphi_c(\\theta_q; x_i)\\, v_q$ without a $p \\times p$ Hessian -> ``(Q, p)``.
+
+        The forward derivative of :meth:`vjp` along $v = (V_A, v_\\eta)$: the $A$ rows are
+        $\\sum_i u_i (\\partial_\\eta\\psi_i v_\\eta)^\\top$, the $\\eta$ rows
+        $\\sum_i \\nabla^2_\\eta\\langle A^\\top u_i, \\psi_i\\rangle v_\\eta + \\partial_\\eta\\psi_i^\\top V_A^\\top u_i$.
+        """
+        A, eta = self._split(thetas)
+        VA, Veta = self._split(V)
+        Q = thetas.shape[0]
+        h_eta = self.inner_map.hvp_contract(eta, X, self._inner_weights(A, U, Q), Veta)
+        if A is None:
+            return h_eta
+        h_A = np.einsum("nk,qnj->qkj", U, self.inner_map.jvp(eta, X, Veta), optimize=True).reshape(Q, -1)
+        h_eta = h_eta + self.inner_map.vjp(eta, X, self._inner_weights(VA, U, Q))
+        return np.concatenate([h_A, h_eta], axis=1)
+
     # ------------------------------------------------------------------ symbolic ground truth
     def componentwise(self):
         params, theta = {}, []

@@ -150,6 +150,27 @@ class CustomFamily(Family):
     def hessian_contract(self, thetas, X, U):
         return np.einsum("qnkij,nk->qij", self._eval(self._h, thetas, X, (self.out_dim, self.p, self.p)), U)
 
+    def jvp(self, thetas, X, V):
+        return np.einsum("qnkp,qp->qnk", self.jacobian(thetas, X), V)
+
+    def hvp_contract(self, thetas, X, U, V):
+        # the Hessian-vector product sum_b d2 phi_c / d theta_a d theta_b v_b, lambdified once with v as
+        # symbols: (Q, n, k, p) values instead of the (Q, n, k, p, p) Hessian
+        fn = self.__dict__.get("_hv")
+        if fn is None:
+            cw = self._cw
+            v = list(sp.symbols(f"_hv0:{self.p}", real=True))
+            grad = cw.expr.jacobian(cw.theta)
+            rows = [sum((sp.diff(grad[c, a], cw.theta[b]) * v[b] for b in range(self.p)), sp.S.Zero)
+                    for c in range(self.out_dim) for a in range(self.p)]
+            fn = self._hv = sp.lambdify(cw.theta + v + cw.x, rows, modules="numpy")
+        Q, n = thetas.shape[0], X.shape[0]
+        Xf = X.reshape(n, -1)
+        args = ([thetas[:, j][:, None] for j in range(self.p)] + [V[:, j][:, None] for j in range(self.p)]
+                + [Xf[:, j][None, :] for j in range(Xf.shape[1])])
+        vals = np.stack([np.broadcast_to(np.asarray(r, dtype=float), (Q, n)) for r in fn(*args)], axis=-1)
+        return np.einsum("qnka,nk->qa", vals.reshape(Q, n, self.out_dim, self.p), U)
+
     def componentwise(self) -> Componentwise:
         return self._cw
 
