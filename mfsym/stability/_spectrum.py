@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from .._errors import MeasureError
@@ -34,20 +35,31 @@ DENSE_LIMIT = 3000
 
 @dataclass(frozen=True)
 class Symmetries:
-    """Symmetry directions of $F$ at a point: an orthonormal ``basis`` ``(N, s)`` and what spans it.
+    """Symmetry directions of $F$ at a point: an orthonormal basis ``(N, s)`` and what spans it.
 
-    ``kinds`` lists ``(kind, particles, count)`` with kind in {"zero-mass", "rescaling",
-    "identical-particles"}.
+    ``sparse`` holds the basis as a ``scipy.sparse`` CSC matrix: every direction lives on one particle
+    or one group of identical particles, so the basis has $O(m p)$ nonzeros and is built in time linear
+    in $m$; ``basis`` is its dense form (for small problems). ``kinds`` lists ``(kind, particles,
+    count)`` with kind in {"zero-mass", "rescaling", "identical-particles"}.
     """
 
-    basis: FloatArray
+    sparse: sps.csc_matrix
     kinds: tuple[tuple[str, tuple[int, ...], int], ...]
     group_action: bool  # True when every direction comes from an exact group action (no identical particles)
 
     @property
+    def basis(self) -> FloatArray:
+        """The orthonormal basis as a dense ``(N, s)`` array."""
+        return self.sparse.toarray()
+
+    @property
     def dim(self) -> int:
         """Dimension $s$ of the span."""
-        return int(self.basis.shape[1])
+        return int(self.sparse.shape[1])
+
+    def project_out(self, v: FloatArray) -> FloatArray:
+        """$v - S S^\\top v$ (the component of ``v`` ``(N,)`` or ``(N, r)`` orthogonal to the span), $O(mp)$."""
+        return v - self.sparse @ (self.sparse.T @ v) if self.dim else v
 
     def to_dict(self) -> dict:
         """JSON-able summary (without the basis)."""
@@ -94,94 +106,148 @@ class Spectrum:
                 "method": self.method, "classification": self.classification, "tol": self.tol}
 
 
-def _embed(m: int, p: int, j: int, vec: FloatArray) -> FloatArray:
-    out = np.zeros(m * p)
-    out[j * p:(j + 1) * p] = vec
-    return out
-
-
 def _groups(points: FloatArray, idx: np.ndarray, rtol: float = 1e-9) -> list[list[int]]:
-    """Groups (size >= 2) of indices whose points coincide up to ``rtol``."""
+    """Groups (size >= 2) of indices whose points coincide up to ``rtol`` (relative to $\\max(1, |\\theta|)$).
+
+    Points are sorted by their projection on a fixed unit vector $u$; since $|u^\\top(a - b)| \\le |a - b|$,
+    only neighbours within the tolerance in that order are compared: $O(m \\log m)$ for distinct points.
+    """
     if idx.size < 2:
         return []
     pts = points[idx]
     scale = np.maximum(1.0, np.linalg.norm(pts, axis=1))
-    order = np.lexsort(pts.T[::-1])
-    groups, used = [], set()
-    for a_pos, a in enumerate(order):
-        if a in used:
+    u = np.random.default_rng(20240613).standard_normal(pts.shape[1])
+    u /= np.linalg.norm(u)
+    proj = pts @ u
+    order = np.argsort(proj, kind="stable")
+    # a coordinate rounding in proj adds at most 2 p eps |a| (|u| = 1); widen the window by that much
+    window = rtol * float(scale.max()) + 4 * pts.shape[1] * np.finfo(float).eps * float(np.abs(pts).max(initial=0.0) + 1)
+    groups, used = [], np.zeros(idx.size, dtype=bool)
+    for pos, a in enumerate(order):
+        if used[a]:
             continue
         grp = [a]
-        for b in order[a_pos + 1:]:
-            if b in used:
-                continue
-            if np.linalg.norm(pts[a] - pts[b]) <= rtol * max(scale[a], scale[b]):
+        for b in order[pos + 1:]:
+            if proj[b] - proj[a] > window:
+                break
+            if not used[b] and np.linalg.norm(pts[a] - pts[b]) <= rtol * max(scale[a], scale[b]):
                 grp.append(b)
         if len(grp) > 1:
-            used.update(grp)
+            used[grp] = True
             groups.append(sorted(int(idx[g]) for g in grp))
     return groups
 
 
 def symmetries(prob, mu: Measure, rtol: float = 1e-9) -> Symmetries:
-    """The exact symmetry directions of the particle objective at ``mu`` (see the module docstring)."""
+    """The exact symmetry directions of the particle objective at ``mu`` (see the module docstring).
+
+    Built from the family's structure in time linear in $m$: each direction is supported on one particle
+    (zero mass, rescaling) or on one group of identical particles, and is orthonormalised within its
+    support only; the result is a sparse ``(N, s)`` basis, never a dense null space.
+    """
     fam = prob.family
     m, p = mu.particles.shape
     P, c = mu.particles, mu.masses
-    cols: list[FloatArray] = []
+    # local columns per support: support (tuple of particles) -> list of (len(support) * p,) vectors
+    local: dict[tuple[int, ...], list[FloatArray]] = {}
     kinds: list[tuple[str, tuple[int, ...], int]] = []
     dead = np.flatnonzero(c == 0)
     for j in dead:
-        for a in range(p):
-            cols.append(_embed(m, p, int(j), np.eye(p)[a]))
+        local[(int(j),)] = list(np.eye(p))
     if dead.size:
         kinds.append(("zero-mass", tuple(int(j) for j in dead), int(dead.size) * p))
     live = np.flatnonzero(c != 0)
     group_action = True
-    if isinstance(fam, OutputLinear) and isinstance(fam, Homogeneous) and fam.degree >= 2 and not prob.reg:
+    if isinstance(fam, OutputLinear) and isinstance(fam, Homogeneous) and fam.degree >= 2 and not prob.reg and live.size:
         outer = fam.block_slice(fam.outer)
         Xr = fam.random_inputs(12, seed=12345)
+        Ugen = -P[live] / (fam.degree - 1)
+        Ugen[:, outer] = P[live][:, outer]
+        # the generator is exact when phi(theta_j; x) does not move along it (checked on 12 random inputs)
+        Jac = fam.jacobian(P[live], Xr)  # (live, 12, k, p), one batched call
+        moved = np.linalg.norm(np.einsum("qnkp,qp->qnk", Jac, Ugen).reshape(live.size, -1), axis=1)
+        scale = np.linalg.norm(Jac.reshape(live.size, -1), axis=1) * np.linalg.norm(Ugen, axis=1) + 1e-300
         count = []
-        for j in live:
-            u = -P[j] / (fam.degree - 1)
-            u[outer] = P[j, outer]
-            if np.linalg.norm(u) == 0:
-                continue
-            Jac = fam.jacobian(P[j:j + 1], Xr)[0]  # (n, k, p)
-            scale = np.linalg.norm(Jac) * np.linalg.norm(u) + 1e-300
-            if np.linalg.norm(Jac @ u) <= 1e-9 * scale:
-                cols.append(_embed(m, p, int(j), u))
+        for q, j in enumerate(live):
+            if np.linalg.norm(Ugen[q]) != 0 and moved[q] <= 1e-9 * scale[q]:
+                local.setdefault((int(j),), []).append(Ugen[q])
                 count.append(int(j))
         if count:
             kinds.append(("rescaling", tuple(count), len(count)))
     if live.size > 1 and not prob.reg:
+        merged: dict[tuple[int, ...], list[tuple[int, FloatArray]]] = {}  # group -> (particle, p-vector) pieces
         if isinstance(fam, OutputLinear):
-            outer = fam.block_slice(fam.outer)
-            inner_cols = np.setdiff1d(np.arange(p), np.arange(p)[outer])
+            outer_idx = np.arange(p)[fam.block_slice(fam.outer)]
+            inner_cols = np.setdiff1d(np.arange(p), outer_idx)
             for grp in _groups(P[:, inner_cols], live, rtol):
                 first = grp[0]
                 for j in grp[1:]:
-                    for a in np.arange(p)[outer]:
-                        v = np.zeros(m * p)
-                        v[j * p + a] = 1.0 / c[j]
-                        v[first * p + a] = -1.0 / c[first]
-                        cols.append(v)
-                kinds.append(("identical-particles", tuple(grp), (len(grp) - 1) * len(np.arange(p)[outer])))
+                    for a in outer_idx:
+                        merged.setdefault(tuple(grp), []).append(
+                            [(j, np.eye(p)[a] / c[j]), (first, -np.eye(p)[a] / c[first])])
+                kinds.append(("identical-particles", tuple(grp), (len(grp) - 1) * len(outer_idx)))
                 group_action = False
         if isinstance(fam, Homogeneous):
             for grp in _groups(P, live, rtol):
                 first = grp[0]
                 for j in grp[1:]:
-                    v = _embed(m, p, j, P[j] / c[j]) - _embed(m, p, first, P[first] / c[first])
-                    cols.append(v)
+                    merged.setdefault(tuple(grp), []).append([(j, P[j] / c[j]), (first, -P[first] / c[first])])
                 kinds.append(("identical-particles", tuple(grp), len(grp) - 1))
                 group_action = False
-    if not cols:
-        return Symmetries(np.zeros((m * p, 0)), tuple(kinds), True)
-    A = np.stack(cols, axis=1)
-    U, s, _ = np.linalg.svd(A, full_matrices=False)
-    rank = int(np.sum(s > 1e-10 * s[0]))
-    return Symmetries(U[:, :rank], tuple(kinds), group_action)
+        # a group's support is the union of its particles: fold the single-particle columns of its members in
+        supports = _merge_supports([set(g) for g in merged])
+        for sup in supports:
+            sup_t = tuple(sorted(sup))
+            pos = {j: k for k, j in enumerate(sup_t)}
+            vecs = []
+            for j in sup_t:
+                for v in local.pop((j,), []):
+                    w = np.zeros(len(sup_t) * p)
+                    w[pos[j] * p:(pos[j] + 1) * p] = v
+                    vecs.append(w)
+            for grp, pieces in merged.items():
+                if set(grp) <= sup:
+                    for piece in pieces:
+                        w = np.zeros(len(sup_t) * p)
+                        for j, v in piece:
+                            w[pos[j] * p:(pos[j] + 1) * p] += v
+                        vecs.append(w)
+            local[sup_t] = vecs
+    rows, cols, vals = [], [], []
+    ncol = 0
+    for sup in sorted(local):
+        vecs = local[sup]
+        if not vecs:
+            continue
+        A = np.stack(vecs, axis=1)
+        U, sv, _ = np.linalg.svd(A, full_matrices=False)
+        rank = int(np.sum(sv > 1e-10 * sv[0])) if sv.size and sv[0] > 0 else 0
+        idx = (np.asarray(sup)[:, None] * p + np.arange(p)[None, :]).ravel()
+        for r in range(rank):
+            nz = np.flatnonzero(U[:, r])
+            rows.append(idx[nz])
+            cols.append(np.full(nz.size, ncol))
+            vals.append(U[nz, r])
+            ncol += 1
+    if ncol == 0:
+        return Symmetries(sps.csc_matrix((m * p, 0)), tuple(kinds), group_action)
+    S = sps.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * p, ncol))
+    return Symmetries(S, tuple(kinds), group_action)
+
+
+def _merge_supports(sets: list[set[int]]) -> list[set[int]]:
+    """Unions of overlapping particle sets (the identical-particle groups of the two kinds may overlap)."""
+    out: list[set[int]] = []
+    for s in sets:
+        s = set(s)
+        keep = []
+        for t in out:
+            if t & s:
+                s |= t
+            else:
+                keep.append(t)
+        out = keep + [s]
+    return out
 
 
 def classify(lam_min: float, lam_max: float, tol: float) -> str:
@@ -233,9 +299,9 @@ def spectrum(prob, mu: Measure, k: int = 6, method: str = "auto", tol: float = 1
     m, p = mu.particles.shape
     N = m * p
     sym = symmetries(prob, mu)
-    S = sym.basis
     use_dense = method == "dense" or (method == "auto" and N <= dense_limit)
     if use_dense:
+        S = sym.basis
         H = prob.particle_hessian(mu)
         full = np.linalg.eigvalsh(H)
         if sym.dim:
@@ -256,8 +322,7 @@ def spectrum(prob, mu: Measure, k: int = 6, method: str = "auto", tol: float = 1
     def hv(v):
         return prob.hvp(mu, np.asarray(v, dtype=float).reshape(shape)).ravel()
 
-    def proj(v):
-        return v - S @ (S.T @ v) if sym.dim else v
+    proj = sym.project_out
 
     Hop = spla.LinearOperator((N, N), matvec=lambda v: proj(hv(proj(v))), dtype=float)
     v0 = proj(rng.standard_normal(N))
