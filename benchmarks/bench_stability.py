@@ -17,7 +17,7 @@ import numpy as np
 
 import mfsym as mf
 from mfsym.stability import spectrum
-from mfsym.stability._ball import precision
+from mfsym._ball import precision
 from mfsym.stability._certificates import curvature_claim
 
 

@@ -24,4 +24,4 @@ from .stability import check as check
 from .stability import verify as verify
 from .symbolic import derive as derive
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__

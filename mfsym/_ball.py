@@ -19,7 +19,7 @@ import flint
 import numpy as np
 import sympy as sp
 
-from .._errors import CertificateError
+from ._errors import CertificateError
 
 DEFAULT_PRECISION = 128
 
@@ -76,15 +76,13 @@ def _max2(a: flint.arb, b: flint.arb) -> flint.arb:
         return a
     if b >= a:
         return b
-    return a.max(b)
+    lo = a.lower() if a.lower() >= b.lower() else b.lower()
+    hi = a.upper() if a.upper() >= b.upper() else b.upper()
+    return lo.union(hi)
 
 
 def _min2(a: flint.arb, b: flint.arb) -> flint.arb:
-    if a <= b:
-        return a
-    if b <= a:
-        return b
-    return a.min(b)
+    return -_max2(-a, -b)
 
 
 def _sign(z: flint.arb) -> flint.arb:
@@ -98,14 +96,19 @@ def _sign(z: flint.arb) -> flint.arb:
 
 
 def _abs(z: flint.arb) -> flint.arb:
-    return abs(z)
+    if z >= 0:
+        return z
+    if z <= 0:
+        return -z
+    top = -z.lower() if -z.lower() >= z.upper() else z.upper()
+    return flint.arb(0).union(top)
 
 
 def _power(base: flint.arb, e: sp.Expr) -> flint.arb:
     if e.is_Integer:
         k = int(e)
         if k >= 0:
-            return base ** k
+            return _abs(base) ** k if k % 2 == 0 else base ** k
         if base.contains(0):
             raise Undecided("negative power of a ball containing 0")
         return 1 / base ** (-k)
@@ -212,18 +215,56 @@ class Program:
         elif isinstance(e, sp.atan2):
             idx = self._new(("atan2", self._emit(e.args[0], slots), self._emit(e.args[1], slots)))
         elif isinstance(e, sp.Heaviside):
-            idx = self._new(("un", _heaviside, self._emit(e.args[0], slots)))
+            idx = self._new(("un", _heaviside, self._emit(e.args[0], slots))) if len(e.args) == 1 else \
+                self._new(("step", self._emit(e.args[0], slots), self._emit(e.args[1], slots)))
         elif isinstance(e, sp.DiracDelta):
             if len(e.args) != 1:
                 idx = self._new(("dirac_k", self._emit(e.args[0], slots)))
             else:
                 idx = self._new(("un", _dirac, self._emit(e.args[0], slots)))
+        elif isinstance(e, sp.Piecewise):
+            idx = self._new(("piecewise", [(self._emit(val, slots), self._condition(cond, slots)) for val, cond in e.args]))
         elif type(e) in _UNARY and len(e.args) == 1:
             idx = self._new(("un", _UNARY[type(e)], self._emit(e.args[0], slots)))
         else:
             raise CertificateError(f"expression: no ball-arithmetic rule for {type(e).__name__} ({e})")
         slots[e] = idx
         return idx
+
+    def _condition(self, cond: Any, slots: dict) -> tuple:
+        """A Piecewise condition as a three-valued test: ('true',), (rel, slot of lhs - rhs), ('and'|'or', [..])."""
+        if cond is sp.true or cond is True:
+            return ("true",)
+        if cond is sp.false or cond is False:
+            return ("false",)
+        if isinstance(cond, (sp.And, sp.Or)):
+            return ("and" if isinstance(cond, sp.And) else "or", [self._condition(c, slots) for c in cond.args])
+        if isinstance(cond, sp.Not):
+            return ("not", self._condition(cond.args[0], slots))
+        rels = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<", sp.LessThan: "<=",
+                sp.Equality: "==", sp.Unequality: "!="}
+        if type(cond) in rels:
+            return (rels[type(cond)], self._emit(sp.expand(cond.lhs - cond.rhs), slots))
+        raise CertificateError(f"expression: no ball-arithmetic rule for the condition {cond}")
+
+    @staticmethod
+    def _decide(test: tuple, reg: list) -> bool | None:
+        """True / False when the condition holds on the whole ball / nowhere on it, else None."""
+        kind = test[0]
+        if kind in ("true", "false"):
+            return kind == "true"
+        if kind == "not":
+            inner = Program._decide(test[1], reg)
+            return None if inner is None else not inner
+        if kind in ("and", "or"):
+            parts = [Program._decide(t, reg) for t in test[1]]
+            if kind == "and":
+                return False if False in parts else (True if all(parts) else None)
+            return True if True in parts else (False if all(v is False for v in parts) else None)
+        z = reg[test[1]]
+        yes = {">": z > 0, ">=": z >= 0, "<": z < 0, "<=": z <= 0, "==": z == 0, "!=": z > 0 or z < 0}[kind]
+        no = {">": z <= 0, ">=": z < 0, "<": z >= 0, "<=": z > 0, "==": z > 0 or z < 0, "!=": z == 0}[kind]
+        return True if yes else (False if no else None)
 
     def __call__(self, values: Sequence[flint.arb]) -> list[flint.arb]:
         """Evaluate on balls (one per input symbol, in order); raises :class:`Undecided`."""
@@ -267,6 +308,24 @@ class Program:
                 if not b > 0:
                     raise Undecided("general power of a ball not provably > 0")
                 reg.append((e * b.log()).exp())
+            elif kind == "piecewise":
+                out = None
+                for slot, test in op[1]:
+                    decided = self._decide(test, reg)
+                    if decided is False:
+                        continue
+                    out = reg[slot] if out is None else out.union(reg[slot])
+                    if decided is True:
+                        break
+                else:
+                    if out is None:
+                        raise Undecided("Piecewise with no branch that applies on the ball")
+                if out is None:
+                    raise Undecided("Piecewise with no branch that applies on the ball")
+                reg.append(out)
+            elif kind == "step":
+                z, at0 = reg[op[1]], reg[op[2]]
+                reg.append(_heaviside(z) if (z > 0 or z < 0) else flint.arb(0).union(flint.arb(1)).union(at0))
             elif kind == "dirac_k":
                 z = reg[op[1]]
                 if z > 0 or z < 0:
@@ -276,6 +335,25 @@ class Program:
             else:  # pragma: no cover - compile-time kinds only
                 raise CertificateError(f"program: unknown instruction {kind}")
         return [reg[i] for i in self.outputs]
+
+
+def compile_expr(expr: sp.Expr, inputs: Sequence[sp.Symbol]) -> Callable[[Sequence[flint.arb]], flint.arb]:
+    """One expression as a function of its input balls (a one-output :class:`Program`)."""
+    prog = Program([expr], inputs)
+    return lambda values: prog(values)[0]
+
+
+def box_balls(lo: np.ndarray, hi: np.ndarray) -> list[flint.arb]:
+    """Balls enclosing the box $[lo, hi]$ (midpoint and radius rounded outward by arb)."""
+    mid = 0.5 * (lo + hi)
+    rad = 0.5 * (hi - lo) * (1 + 1e-12) + 1e-300
+    out = []
+    for m, r, a, b in zip(mid, rad, lo, hi):
+        bl = flint.arb(float(m), float(r))
+        if not (bl.lower() <= float(a) and bl.upper() >= float(b)):  # defensive: widen to the exact box
+            bl = flint.arb(float(a)).union(flint.arb(float(b)))
+        out.append(bl)
+    return out
 
 
 def to_interval_hex(x: flint.arb) -> list[str]:

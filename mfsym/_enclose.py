@@ -12,6 +12,12 @@ ball arithmetic (:mod:`._ball`). For samples and the square loss (docs/mathemati
 * the full Hessian $H = \\mathrm{diag}_j(c_j\\nabla^2 J(\\theta_j)) + B B^\\top / n$ with
   $B_{(j,a),(i,k)} = c_j\\,\\partial_a\\varphi_k(\\theta_j; x_i)$, as an ``arb_mat``.
 
+An output bias $\\beta$ (``offset``) enters $r_i$ as exact floats, and $\\partial_\\beta L = \\frac1n\\sum_i r_i$
+joins the stationarity residual. With ``profiled=True`` the bias is at its optimum $\\beta^*(\\theta)$, enclosed
+with the particles (so uniformly over a box): $r_i$ is centred, $r_i = e_i - \\frac1n\\sum_l e_l$ with
+$e_i = \\sum_j c_j\\varphi(\\theta_j; x_i) - y_i$, and the curvature is that of $\\min_\\beta F$, the Schur
+complement $H - b b^\\top$ with $b = \\frac1n\\sum_i B_{\\cdot,(i,\\cdot)}$ (and $v^\\top H v - |b^\\top v|^2$).
+
 Particles given as balls (midpoint and radius) give enclosures valid uniformly over the box.
 Other losses and population data raise :class:`~._ball.Undecided` with the reason.
 """
@@ -24,9 +30,9 @@ import flint
 import numpy as np
 import sympy as sp
 
-from .._errors import CertificateError, MfsymError
-from ..data import Samples
-from ..population import GaussianTeacher
+from ._errors import CertificateError, MfsymError
+from .data import Samples
+from .population import GaussianTeacher, closed_form_population
 from ._ball import Program, Undecided
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -120,9 +126,13 @@ class BallProblem:
     particles : (m, p) array, masses : (m,) array
     radius : float
         Every particle coordinate ranges over ``[x - radius, x + radius]`` (0: the point itself).
+    offset : (k,) array or None
+        The output bias $\\beta$, added to the prediction as exact floats.
+    profiled : bool
+        Put the bias at its optimum $\\beta^*(\\theta)$ instead (curvature of $\\min_\\beta F$; see the module).
     """
 
-    def __init__(self, prob, particles, masses, radius: float = 0.0):
+    def __init__(self, prob, particles, masses, radius: float = 0.0, offset=None, profiled: bool = False):
         if not isinstance(prob.data, Samples):
             raise Undecided(f"ball enclosures need sample data; {type(prob.data).__name__} exposes no "
                             "symbolic kernel usable here")
@@ -140,6 +150,8 @@ class BallProblem:
         self.P = [balls(row, radius) for row in particles]
         self.reg = flint.arb(float(prob.reg))
         self.inv_n = flint.arb(1) / self.n
+        self.offset = None if offset is None else [flint.arb(float(v)) for v in offset]  # exact binary values
+        self.profiled = bool(profiled) and offset is not None
         self._r = None
 
     # ------------------------------------------------------------------ residuals
@@ -155,6 +167,11 @@ class BallProblem:
                     val = self.fp.value(self.P[j], self.X[i])
                     f = [f[a] + self.c[j] * val[a] for a in range(self.k)]
                 r.append([f[a] - flint.arb(float(self.Y[i, a])) for a in range(self.k)])
+            if self.profiled:  # beta*(theta) = -mean_i e_i: centre the residuals
+                mean = [sum((ri[a] for ri in r), flint.arb(0)) * self.inv_n for a in range(self.k)]
+                r = [[ri[a] - mean[a] for a in range(self.k)] for ri in r]
+            elif self.offset is not None:
+                r = [[ri[a] + self.offset[a] for a in range(self.k)] for ri in r]
             self._r = r
         return self._r
 
@@ -196,8 +213,14 @@ class BallProblem:
             g = [g[b] + self.reg * theta_balls[b] for b in range(self.p)]
         return g
 
+    def offset_gradient(self) -> list:
+        """$\\partial_\\beta L = \\frac1n\\sum_i r_i$ ``(k,)`` balls (the mean residual)."""
+        r = self.residuals()
+        return [sum((ri[a] for ri in r), flint.arb(0)) * self.inv_n for a in range(self.k)]
+
     def particle_gradient_norm(self):
-        """$\\max_{j: c_j\\ne0} |\\nabla J_\\mu(\\theta_j)|$ and $|\\nabla F|$ (balls)."""
+        """$\\max_{j: c_j\\ne0} |\\nabla J_\\mu(\\theta_j)|$ and $|\\nabla F|$ (balls); with an output bias
+        $|\\partial_\\beta L|$ joins both (the larger of the maximum, and a term of the norm)."""
         worst, total = flint.arb(0), flint.arb(0)
         for j in range(self.m):
             if self.masses[j] == 0:
@@ -206,8 +229,30 @@ class BallProblem:
             sq = sum((gb * gb for gb in g), flint.arb(0))
             worst = worst.max(sq.nonnegative_part().sqrt())
             total += self.c[j] * self.c[j] * sq
+        if self.offset is not None:
+            sq = sum((gb * gb for gb in self.offset_gradient()), flint.arb(0))
+            worst = worst.max(sq.nonnegative_part().sqrt())
+            total += sq
         tot = total.nonnegative_part().sqrt()
         return worst, tot
+
+    def relative_residual(self, W, w_offset: float):
+        """$\\max(\\max_{j,B} W_{jB}|\\nabla_B J_\\mu(\\theta_j)|,\\ w_\\beta|\\partial_\\beta L|)$ as a ball, for float
+        weights ``W`` ``(m, blocks)`` (``Problem.stationarity_weights``), entering as exact binary values."""
+        fam = self.prob.family
+        slices = [fam.block_slice(key) for key in fam.blocks]
+        worst = flint.arb(0)
+        for j in range(self.m):
+            if self.masses[j] == 0:
+                continue
+            g = self.grad_potential(self.P[j])
+            for b, s in enumerate(slices):
+                sq = sum((gb * gb for gb in g[s]), flint.arb(0))
+                worst = worst.max(flint.arb(float(W[j, b])) * sq.nonnegative_part().sqrt())
+        if self.offset is not None:
+            sq = sum((gb * gb for gb in self.offset_gradient()), flint.arb(0))
+            worst = worst.max(flint.arb(float(w_offset)) * sq.nonnegative_part().sqrt())
+        return worst
 
     # ------------------------------------------------------------------ curvature
     def quadratic_form(self, V) -> flint.arb:
@@ -230,6 +275,9 @@ class BallProblem:
                 acc += self.reg * sum((t * t for t in vb[j]), flint.arb(0))
             pot += self.c[j] * acc
         quad = sum((sum((t * t for t in row), flint.arb(0)) for row in inter), flint.arb(0)) * self.inv_n
+        if self.profiled:  # minus |b^T v|^2, b^T v = (1/n) sum_i sum_j c_j D_v phi(theta_j; x_i)
+            bv = [sum((row[a] for row in inter), flint.arb(0)) * self.inv_n for a in range(self.k)]
+            quad -= sum((t * t for t in bv), flint.arb(0))
         return pot + quad
 
     def hessian(self) -> flint.arb_mat:
@@ -262,6 +310,12 @@ class BallProblem:
                 H[j * p + u, j * p + w] = val
                 H[j * p + w, j * p + u] = val
         G = B * B.transpose()
+        if self.profiled:  # the Schur complement over the bias: minus b b^T, b = (1/n) sum_i B[:, (i, .)]
+            b = flint.arb_mat(N, k)
+            for row in range(N):
+                for a in range(k):
+                    b[row, a] = sum((B[row, i * k + a] for i in range(n)), flint.arb(0)) * self.inv_n
+            return H + G * self.inv_n - b * b.transpose()
         return H + G * self.inv_n
 
 
@@ -296,6 +350,7 @@ class PopulationBallProblem:
         self.T = [balls(row) for row in T.particles]
         self.ct = [flint.arb(float(v)) for v in T.masses]
         self.reg = flint.arb(float(prob.reg))
+        self.offset = None  # no output bias for populations (Problem refuses one)
 
     def _sources(self):
         for j in range(self.m):
@@ -333,13 +388,14 @@ class PopulationBallProblem:
 _POP: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def ball_problem(prob, particles, masses, radius: float = 0.0):
-    """The enclosure object for ``prob``'s data: samples or a closed-form Gaussian population."""
+def ball_problem(prob, particles, masses, radius: float = 0.0, offset=None, profiled: bool = False):
+    """The enclosure object for ``prob``'s data: samples (with an output bias ``offset``, optionally profiled)
+    or a closed-form Gaussian population (no output bias)."""
     if isinstance(prob.data, Samples):
-        return BallProblem(prob, particles, masses, radius)
+        return BallProblem(prob, particles, masses, radius, offset, profiled)
+    if offset is not None:
+        raise Undecided("an output bias is supported for sample data only")
     if isinstance(prob.data, GaussianTeacher):
-        from ._certificates import closed_form_population
-
         if closed_form_population(prob):
             return PopulationBallProblem(prob, particles, masses, radius)
         raise Undecided("this population is integrated by Monte Carlo (or the student and teacher families "

@@ -418,3 +418,10 @@ class GaussianTeacher:
         how = f"closed form ({self.kernel.name})" if self.kernel is not None and self.method != "mc" else \
             f"Monte Carlo (n={self.mc_samples}, seed={self.seed})"
         return f"GaussianTeacher({self.family.name}, d={self.d}, m*={self.teacher.m}, {how})"
+
+
+def closed_form_population(prob) -> bool:
+    """Whether ``prob`` integrates a Gaussian population with the teacher's closed-form kernel (same
+    family blocks for student and teacher), the only populations that ball arithmetic encloses."""
+    return (isinstance(prob.data, GaussianTeacher) and isinstance(prob.backend, GaussianPopulationBackend)
+            and prob.family.blocks == prob.data.family.blocks)

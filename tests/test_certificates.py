@@ -12,9 +12,9 @@ import pytest
 import sympy as sp
 
 import mfsym as mf
-from mfsym.stability._ball import Program, Undecided, precision
+from mfsym._ball import Program, Undecided, precision
 from mfsym.stability._certificates import curvature_claim
-from mfsym.stability._enclose import BallProblem, balls
+from mfsym._enclose import BallProblem, balls
 
 
 def test_program_matches_mpmath_and_is_honest():

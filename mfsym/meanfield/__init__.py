@@ -10,6 +10,9 @@ from ._gap import Gap as Gap
 from ._gap import gap as gap
 from ._plot import plot_landscape as plot_landscape
 from ._potential import ReducedPotential as ReducedPotential
+from ._potential import Structure as Structure
+from ._potential import cone_sign as cone_sign
+from ._potential import structure as structure
 from ._potential import reduced_potential as reduced_potential
 from ._sets import EscapingSet as EscapingSet
 from ._sets import escaping_sets as escaping_sets

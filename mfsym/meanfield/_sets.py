@@ -30,7 +30,8 @@ from .._types import FloatArray
 from .._validate import bool_arg, positive_float, seed_arg
 from ..measure import Measure
 from ..problem import Problem
-from ._arb import Enclosure, box_balls, certify_cells
+from .._ball import box_balls
+from ._cover import Enclosure, certify_cells
 from ._gap import Gap, ball_points, inner_scale, sphere_points
 from ._gap import gap as compute_gap
 from ._potential import ReducedPotential, cone_sign

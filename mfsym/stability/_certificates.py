@@ -21,12 +21,20 @@ from typing import Any
 
 import flint
 import numpy as np
+import scipy.linalg as sla
 import sympy as sp
 
 from .._errors import CertificateError, MfsymError
 from ..data import Samples
-from ._ball import Undecided, precision, to_interval_hex
-from ._enclose import ball_problem as BallProblem, balls
+from ..families import by_name, from_expr
+from ..families._registry import FACTORIES
+from ..measure import Measure
+from ..meanfield import cone_sign, gap, structure
+from ..population import GaussianTeacher, closed_form_population
+from ..problem import Problem
+from ._spectrum import symmetries
+from .._ball import Undecided, precision, to_interval_hex
+from .._enclose import ball_problem as BallProblem, balls
 
 FORMAT = "mfsym-certificate/1"
 PD_LIMIT = 1500
@@ -130,8 +138,6 @@ def _safe_sympify(text: Any, name: str):
 
 def family_spec(fam) -> dict:
     """The family as JSON: built-in name and options, or a custom neuron's ``srepr``."""
-    from ..families._registry import FACTORIES
-
     expr = sp.srepr(fam.componentwise().expr)
     settings = getattr(fam, "settings", None)
     if fam.name in FACTORIES and isinstance(settings, dict):
@@ -152,8 +158,6 @@ def family_spec(fam) -> dict:
 
 def build_family(spec: Any):
     """Rebuild a family from :func:`family_spec` output and check its neuron is the recorded one."""
-    from ..families import by_name, from_expr
-
     if not isinstance(spec, dict) or "name" not in spec or "expr_srepr" not in spec:
         raise CertificateError(f"problem.family: expected a dict with 'name' and 'expr_srepr', got {str(spec)[:80]!r}")
     try:
@@ -172,15 +176,6 @@ def build_family(spec: Any):
     except (MfsymError, KeyError, TypeError, AttributeError) as exc:
         raise CertificateError(f"problem.family: could not rebuild the family ({exc})") from None
     return fam
-
-
-def closed_form_population(prob) -> bool:
-    """Whether ``prob`` integrates a Gaussian population with the teacher's closed-form kernel (same
-    family blocks for student and teacher), the only populations that ball arithmetic encloses."""
-    from ..population import GaussianPopulationBackend, GaussianTeacher
-
-    return (isinstance(prob.data, GaussianTeacher) and isinstance(prob.backend, GaussianPopulationBackend)
-            and prob.family.blocks == prob.data.family.blocks)
 
 
 def problem_spec(prob, mu) -> dict:
@@ -209,8 +204,6 @@ def inputs_digest(cert: dict) -> str:
 
 def rebuild(spec: Any):
     """``(Problem, Measure)`` from :func:`problem_spec` output; ``None`` for data it cannot rebuild."""
-    from ..measure import Measure
-    from ..problem import Problem
 
     if not isinstance(spec, dict):
         raise CertificateError(f"problem: expected a dict, got {type(spec).__name__}")
@@ -227,7 +220,6 @@ def rebuild(spec: Any):
         if data["kind"] == "samples":
             samples = Samples(decode(data.get("X"), "problem.data.X"), decode(data.get("Y"), "problem.data.Y"))
         else:
-            from ..population import GaussianTeacher
 
             tfam = build_family(data.get("family"))
             tmeas = data.get("teacher")
@@ -431,9 +423,6 @@ def _recompute(prob, mu, claim: dict, claims: list[dict]) -> dict:
 
 def _same_span(S: np.ndarray, prob, mu) -> bool:
     """Whether ``S`` spans exactly the symmetry directions recomputed from the problem."""
-    import scipy.linalg as sla
-
-    from ._spectrum import symmetries
 
     B = symmetries(prob, mu).basis
     if S.shape[1] == 0 or B.shape[1] == 0:
@@ -476,7 +465,6 @@ def _expected_verdict(outcomes: dict, cert: dict, prob, mu, residual: float, kin
     gv, gt = search.get("gap_value"), search.get("gap_tol")
     if cert["verdict"] == "global-minimizer":
         # numerical evidence, not a proof: re-run the recorded global search and compare
-        from ..meanfield import gap
 
         seed, restarts = search.get("seed"), search.get("restarts")
         if not (isinstance(gv, float) and gt == cert.get("gap_tol") and isinstance(seed, int)
@@ -566,7 +554,6 @@ def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | Non
             if again["outcome"] != claim["outcome"] or not _same_enclosure(claim["enclosure"], again["enclosure"]):
                 return False
             outcomes[claim["name"]] = claim["outcome"]
-    from ..meanfield._potential import cone_sign, structure
 
     if [c.get("name") for c in claims].count("stationarity") != 1:
         return False  # the verdict rests on stationarity: its claim is mandatory

@@ -16,7 +16,9 @@ from ..measure import Measure
 from ..problem import Problem
 from . import _certificates as C
 from ._certificates import RESIDUAL_FACTOR
-from ._ball import DEFAULT_PRECISION, check_precision, precision
+from .. import meanfield
+from .._version import __version__
+from .._ball import DEFAULT_PRECISION, check_precision, precision
 from ._spectrum import Spectrum, spectrum
 
 
@@ -271,7 +273,6 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     seed = positive_int(seed, "seed", CertificateError, minimum=0)
     if not isinstance(escaping, bool):
         raise CertificateError(f"escaping: expected True or False, got {escaping!r}")
-    from .. import __version__
 
     reasons: list[str] = []
     claims: list[dict] = []
@@ -304,7 +305,6 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
 
 
 def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, cert):
-    from .. import meanfield
 
     gap_fn = getattr(meanfield, "gap", None)
     if gap_fn is None:

@@ -20,6 +20,7 @@ from .._errors import DataError, FamilyError
 from ..families._base import Family, Homogeneous, OutputLinear
 from ..families._neuron import NeuronFamily
 from ._calculus import InnerCalculus, concretize, d_, inner_calculus, k_
+from ._latex import document, equations
 from ._printer import PaperPrinter
 
 LOSSES = ("square", "logistic")
@@ -427,12 +428,10 @@ class Derivation:
     # ================================================================== LaTeX
     def latex(self) -> str:
         """A complete ``article`` document (compiles with pdflatex), from the loss to the reduced potential."""
-        from ._latex import document
         return document(self)
 
     def math(self) -> str:
         """The equations alone (no preamble), as used by :meth:`_repr_latex_`."""
-        from ._latex import equations
         return equations(self)
 
     def _repr_latex_(self) -> str:

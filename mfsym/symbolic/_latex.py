@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import sympy as sp
 
-from ..families._base import Homogeneous, OutputLinear
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ._derivation import Derivation
+from ..families import Homogeneous, OutputLinear
 
 PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2.3cm]{geometry}
