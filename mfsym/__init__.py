@@ -7,6 +7,7 @@ from . import datasets as datasets
 from . import families as families
 from . import meanfield as meanfield
 from . import ntk as ntk
+from . import plot as plot
 from . import stability as stability
 from . import symbolic as symbolic
 from ._errors import CertificateError as CertificateError

@@ -21,3 +21,7 @@ class MeasureError(MfsymError, ValueError):
 
 class CertificateError(MfsymError, ValueError):
     """A certificate or spec file is malformed."""
+
+
+class DependencyError(MfsymError, ImportError):
+    """An optional dependency (an extra such as ``mfsym[plot]``) is needed and not installed."""

@@ -74,3 +74,16 @@ def seed_arg(value: Any, name: str, error: type[MfsymError],
             "an integer >= 0 or a numpy.random.Generator"
         raise error(f"{name}: expected {what}, got {value!r}")
     return int(value)
+
+
+def optional_import(module: str, extra: str, what: str):
+    """Import the optional ``module`` (for ``what``), or raise one line naming the extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        from ._errors import DependencyError
+
+        raise DependencyError(f"{what} need the optional package {module.split('.')[0]!r}: "
+                              f"pip install mfsym[{extra}]") from None
