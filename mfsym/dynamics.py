@@ -12,8 +12,6 @@ Nocedal & Wright, *Numerical Optimization* (2006), §4 (trust regions) and §3.1
 
 from __future__ import annotations
 
-import sys
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ import scipy.optimize as spo
 import scipy.sparse.linalg as spla
 
 from ._errors import DataError, MeasureError
+from ._progress import progress as progress_bar
 from ._types import FloatArray
 from ._validate import positive_int
 from .measure import Measure
@@ -105,28 +104,6 @@ def _flag(value: Any, name: str, allow_none: bool = False) -> bool | None:
 
 
 # ---------------------------------------------------------------------------------------------- flow
-class _Progress:
-    """A one-line stderr progress report, refreshed at most twice a second (no dependency)."""
-
-    def __init__(self, total: int, enabled: bool | None):
-        self.total, self.enabled, self.start, self.last = total, enabled, time.perf_counter(), 0.0
-        self.shown = False
-
-    def update(self, k: int, t: float, loss: float, vnorm: float) -> None:
-        now = time.perf_counter()
-        on = self.enabled if self.enabled is not None else (now - self.start > 2.0 and sys.stderr.isatty())
-        if on and now - self.last > 0.5:
-            self.last, self.shown = now, True
-            sys.stderr.write(f"\rmfsym.flow: step {k}/{self.total}  t = {t:.4g}  loss = {loss:.6g}  |v| = {vnorm:.3g}  "
-                             f"({now - self.start:.0f} s)")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: bool = True, tol: float = 0.0,
          record_every: int | None = None, min_dt: float | None = None, progress: bool | None = None) -> Trajectory:
     """Particle gradient flow $\\dot\\theta_j = -\\mathrm{sign}(c_j)\\,\\nabla_\\theta J_\\mu(\\theta_j)$, masses fixed.
@@ -165,8 +142,9 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
     min_dt : float or None
         Smallest adaptive step before the run stops as ``"stalled"`` (default ``dt * 2**-40``).
     progress : bool or None
-        Print a progress line on stderr. None: only when stderr is a terminal and the run has taken
-        more than 2 s.
+        A progress report (tqdm bar on a terminal or in a notebook, else ``logging`` lines; see
+        ``mfsym._progress``) with the step, time, loss and velocity norm. None: only on a terminal or in a
+        notebook.
 
     Returns
     -------
@@ -204,7 +182,7 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
     losses, times, vnorms = [L], [0.0], [vn]
     snaps, snap_steps = [P.copy()], [0]
     t, h, k, rejected, stopped = 0.0, dt, 0, 0, "steps"
-    bar = _Progress(steps, progress)
+    bar = progress_bar(total=steps, desc="mf.flow", enabled=progress)
     try:
         while k < steps:
             if vn <= tol:
@@ -236,7 +214,9 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
                 snap_steps.append(k)
             if adaptive:
                 h = min(dt, 2.0 * h)
-            bar.update(k, t, L, vn)
+            bar.update(1)
+            if k % 25 == 0 or k == steps:  # formatting the postfix every step would cost more than tiny steps
+                bar.set_postfix(t=t, loss=L, v=vn, refresh=False)
     finally:
         bar.close()
     if snap_steps[-1] != k:

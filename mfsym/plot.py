@@ -27,9 +27,14 @@ __all__ = ["plot_trajectory", "plot_escape", "plot_first_variation", "plot_spect
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _require() -> None:
+    """Fail first, in one line, when matplotlib is missing (before any other check or computation)."""
+    optional_import("matplotlib", "plot", "plots")
+
+
 def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6.4, 4.8)):
     """A Figure on its own Agg canvas, and its axes (a flat list)."""
-    optional_import("matplotlib", "plot", "plots")
+    _require()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -98,6 +103,7 @@ def plot_trajectory(traj: Any, *, columns: tuple[int, int] | None = None, path: 
         Left: $L(\mu_t)$ and $\max_j|\nabla J_{\mu_t}(\theta_j)|$ (log scale); right: the snapshots' paths
         (start o, end x; the marker size follows the mass).
     """
+    _require()
     from .dynamics import Trajectory
 
     if not isinstance(traj, Trajectory):
@@ -178,6 +184,7 @@ def plot_escape(sim: Any, *, path: str | Path | None = None):
         Left: fraction of the light mass in $K_c$; right: mean $|A|_F$ or $|\theta|$ of the light particles
         inside, with the line of the set's predicted growth rate (log scale for exponential growth).
     """
+    _require()
     from .meanfield._simulate import EscapeSimulation
 
     if not isinstance(sim, EscapeSimulation):
@@ -244,6 +251,7 @@ def plot_first_variation(prob: Problem, mu: Measure, *, gap: Any = None, directi
         The slice (a curve when the plotted space is 1-D), the witness (red star) and the particles
         projected on the plane (their distance to the plane is not drawn).
     """
+    _require()
     from .meanfield._gap import Gap, inner_scale
     from .meanfield._gap import gap as gap_search
     from .meanfield._potential import ReducedPotential
@@ -367,6 +375,7 @@ def plot_spectrum(spec: Any, prob: Problem | None = None, mu: Measure | None = N
     matplotlib.figure.Figure
         Eigenvalues against their index (symlog scale); $\lambda_{\min}$ and $\lambda_{\max}$ on $S^\perp$ as lines.
     """
+    _require()
     from .stability._check import Report
     from .stability._spectrum import Spectrum
 
@@ -429,6 +438,7 @@ def plot_landscape(prob: Problem, mu: Measure, *, sets: list | None = None, simu
     matplotlib.figure.Figure
         Also written to ``path`` when given.
     """
+    _require()
     from .meanfield._gap import inner_scale
     from .meanfield._potential import ReducedPotential
 

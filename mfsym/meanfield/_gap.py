@@ -16,6 +16,7 @@ the hyperplane arrangement $\\{\\omega^\\top\\tilde x_i = 0\\}$ (probing every c
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -59,6 +60,16 @@ class Gap:
     max_J: float = float("nan")
     note: str = ""
     extras: dict = field(default_factory=dict, compare=False, repr=False)
+    blocks: dict | None = field(default=None, compare=False, repr=False)  # the witness by block name
+
+    def _repr_html_(self) -> str:
+        from .._display import gap_html
+
+        return gap_html(self)
+
+    def __repr__(self) -> str:
+        where = "" if self.blocks is None else ", witness " + ", ".join(f"{k}={v}" for k, v in _short(self.blocks))
+        return f"Gap({self.value:.4g}, {self.kind}{', at infinity' if self.at_infinity else ''}{where})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (arrays as lists, non-finite floats as strings)."""
@@ -74,7 +85,13 @@ class Gap:
                 "at_infinity": bool(self.at_infinity), "direction": f(self.direction), "method": self.method,
                 "eta": f(self.eta), "finite_value": f(float(self.finite_value)),
                 "infinity_value": f(float(self.infinity_value)), "min_J": f(float(self.min_J)),
-                "max_J": f(float(self.max_J)), "note": self.note}
+                "max_J": f(float(self.max_J)), "note": self.note, "witness_blocks": self.blocks}
+
+
+def _short(blocks: dict) -> list[tuple[str, str]]:
+    from .._display import vector
+
+    return [(k, vector(v, 3)) for k, v in blocks.items()]
 
 
 # ---------------------------------------------------------------------------- sampling helpers
@@ -428,8 +445,10 @@ def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 
     mu = _check(prob, mu, restarts, samples, seed)
     rng = np.random.default_rng(seed)
     rp = ReducedPotential(prob, mu)
-    if rp.kind == "homogeneous":
-        return homogeneous_gap(rp, restarts, samples, rng)
-    if rp.kind == "output-linear":
-        return output_linear_gap(rp, restarts, samples, rng)
-    return general_gap(rp, restarts, samples, rng)
+    search = {"homogeneous": homogeneous_gap, "output-linear": output_linear_gap}.get(rp.kind, general_gap)
+    g = search(rp, restarts, samples, rng)
+    if g.witness is None:
+        return g
+    from .._display import named_blocks
+
+    return dataclasses.replace(g, blocks=named_blocks(prob.family, g.witness))

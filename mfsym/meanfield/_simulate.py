@@ -43,6 +43,15 @@ class EscapeSimulation:
     sets: tuple[EscapingSet, ...] = field(repr=False, default=())
     method: str = ""
 
+    def _repr_html_(self) -> str:
+        from .._display import simulation_html
+
+        return simulation_html(self)
+
+    def __repr__(self) -> str:
+        ends = ", ".join(f"{m:.3g}" for m in self.mass_in_set[:, -1]) if self.mass_in_set.size else "none"
+        return f"EscapeSimulation({len(self.times)} records, {len(self.predicted_rate)} set(s), final mass inside: {ends})"
+
 
 def simulate_escape(prob: Problem, mu: Measure, sets: list[EscapingSet] | None = None, *, light: int = 64,
                     light_mass: float = 1e-3, spread: float = 1.0, steps: int = 400, dt: float = 0.05,

@@ -58,6 +58,10 @@ class FiniteWidth:
     spectrum: Spectrum
     note: str = ""
 
+    def __repr__(self) -> str:
+        return (f"FiniteWidth({self.classification}, {'certified' if self.certified else 'numerical'}, "
+                f"lambda_min {self.lambda_min:.4g})")
+
     def to_dict(self) -> dict:
         return {"classification": self.classification, "certified": self.certified, "lambda_min": self.lambda_min,
                 "lambda_max": self.lambda_max, "symmetry_dim": self.symmetry_dim, "note": self.note,
@@ -77,6 +81,10 @@ class MeanField:
     escaping_sets: list = field(default_factory=list)
     gap_object: Any = None
 
+    def __repr__(self) -> str:
+        return (f"MeanField(gap {self.gap:.4g}, {self.kind}, non-globality "
+                f"{'certified' if self.certified_nonglobal else 'not certified'}, {len(self.escaping_sets)} escaping set(s))")
+
     def to_dict(self) -> dict:
         sets = []
         for s in self.escaping_sets:
@@ -86,6 +94,7 @@ class MeanField:
                 sets.append({"error": f"{type(exc).__name__}: {exc}"})
         return {"gap": _num(self.gap), "kind": self.kind,
                 "witness": None if self.witness is None else [float(v) for v in self.witness],
+                "witness_blocks": getattr(self.gap_object, "blocks", None),
                 "at_infinity": self.at_infinity, "method": self.method,
                 "certified_nonglobal": self.certified_nonglobal, "escaping_sets": sets}
 
@@ -151,7 +160,11 @@ class Report:
             lines.append(f"mean field: gap = {mf_.gap:.6g} ({mf_.kind}; {mf_.method}); non-globality "
                          f"{'certified' if mf_.certified_nonglobal else 'not certified'}")
             if mf_.witness is not None:
-                lines.append(f"  witness theta_hat = {np.array2string(np.asarray(mf_.witness), precision=4)}"
+                from .._display import blocks_text
+
+                lines.append(f"  witness theta_hat: {blocks_text(self.problem.family, mf_.witness)}"
+                             if self.problem is not None else
+                             f"  witness theta_hat = {np.array2string(np.asarray(mf_.witness), precision=4)}"
                              + (" (far along a direction at infinity)" if mf_.at_infinity else ""))
             for s in mf_.escaping_sets:
                 lines.append("  " + _describe_set(s))
@@ -160,10 +173,24 @@ class Report:
         return "\n".join(lines)
 
     def latex(self) -> str:
-        """A readable LaTeX report with the relevant formulas."""
+        """A full LaTeX document (compiles with pdflatex) with the formulas the verdict rests on."""
         from ._report import latex_report
 
         return latex_report(self)
+
+    def to_tex(self, path: Any) -> Any:
+        """Write :meth:`latex` to ``path``; returns the ``pathlib.Path`` written."""
+        from ._report import write_tex
+
+        return write_tex(self, path)
+
+    def _repr_html_(self) -> str:
+        from .._display import report_html
+
+        return report_html(self)
+
+    def __repr__(self) -> str:
+        return f"Report({self.verdict.value}, residual {self.residual:.3g}, {len(self.certificate.get('claims', []))} claims)"
 
     def __str__(self) -> str:
         return self.summary()
