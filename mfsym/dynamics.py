@@ -73,6 +73,11 @@ class Trajectory:
         """Flow times of the snapshots ``(S,)``."""
         return self.times[self.snapshot_steps]
 
+    def _repr_html_(self) -> str:
+        from ._display import trajectory_html
+
+        return trajectory_html(self)
+
     def __repr__(self) -> str:
         return (f"Trajectory({len(self.times) - 1} steps to t = {self.times[-1]:.4g}, loss {self.losses[0]:.4g} -> "
                 f"{self.losses[-1]:.4g}, |v| {self.velocity_norms[-1]:.3g}, stopped: {self.stopped})")
