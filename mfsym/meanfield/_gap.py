@@ -17,7 +17,6 @@ the hyperplane arrangement $\\{\\omega^\\top\\tilde x_i = 0\\}$ (probing every c
 from __future__ import annotations
 
 import dataclasses
-import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -61,16 +60,6 @@ class Gap:
     max_J: float = float("nan")
     note: str = ""
     extras: dict = field(default_factory=dict, compare=False, repr=False)
-    blocks: dict | None = field(default=None, compare=False, repr=False)  # the witness by block name
-
-    def _repr_html_(self) -> str:
-        from .._display import gap_html
-
-        return gap_html(self)
-
-    def __repr__(self) -> str:
-        where = "" if self.blocks is None else ", witness " + ", ".join(f"{k}={v}" for k, v in _short(self.blocks))
-        return f"Gap({self.value:.4g}, {self.kind}{', at infinity' if self.at_infinity else ''}{where})"
     blocks: dict | None = field(default=None, compare=False, repr=False)  # the witness by block name
 
     def _repr_html_(self) -> str:

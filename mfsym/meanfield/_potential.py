@@ -107,14 +107,6 @@ class ReducedPotential:
     def __repr__(self) -> str:
         return f"ReducedPotential({self.family.name}, {self.kind}, on points of dimension {self.dim}, m={self.mu.m})"
 
-    def _repr_html_(self) -> str:
-        from .._display import potential_html
-
-        return potential_html(self)
-
-    def __repr__(self) -> str:
-        return f"ReducedPotential({self.family.name}, {self.kind}, on points of dimension {self.dim}, m={self.mu.m})"
-
     # ------------------------------------------------------------------ helpers
     @property
     def dim(self) -> int:

@@ -77,15 +77,6 @@ class EscapingSet:
         return (f"EscapingSet(c={self.level:.4g}, {self.kind}, {self.growth} rate {self.growth_rate:.4g}, "
                 f"{self.n_components} component(s), {'certified' if self.certified else 'candidate'})")
 
-    def _repr_html_(self) -> str:
-        from .._display import escaping_set_html
-
-        return escaping_set_html(self)
-
-    def __repr__(self) -> str:
-        return (f"EscapingSet(c={self.level:.4g}, {self.kind}, {self.growth} rate {self.growth_rate:.4g}, "
-                f"{self.n_components} component(s), {'certified' if self.certified else 'candidate'})")
-
     def contains(self, thetas: Any) -> np.ndarray:
         """Membership of full parameters ``(Q, p)`` in $K_c$ (evaluated numerically)."""
         T = self._rp.family.check_thetas(thetas)
@@ -108,10 +99,7 @@ class EscapingSet:
             return x if (x is None or math.isfinite(x)) else str(x)
         from .._display import named_blocks
 
-        from .._display import named_blocks
-
         return {"level": self.level, "kind": self.kind, "sign": self.sign, "witness": self.witness.tolist(),
-                "witness_blocks": None if self._rp is None else named_blocks(self._rp.family, self.witness),
                 "witness_blocks": None if self._rp is None else named_blocks(self._rp.family, self.witness),
                 "growth_rate": num(self.growth_rate), "growth": self.growth, "margin": num(self.margin),
                 "bounded": self.bounded, "n_components": self.n_components, "perturbation": num(self.perturbation),

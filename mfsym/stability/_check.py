@@ -62,10 +62,6 @@ class FiniteWidth:
         return (f"FiniteWidth({self.classification}, {'certified' if self.certified else 'numerical'}, "
                 f"lambda_min {self.lambda_min:.4g})")
 
-    def __repr__(self) -> str:
-        return (f"FiniteWidth({self.classification}, {'certified' if self.certified else 'numerical'}, "
-                f"lambda_min {self.lambda_min:.4g})")
-
     def to_dict(self) -> dict:
         return {"classification": self.classification, "certified": self.certified, "lambda_min": self.lambda_min,
                 "lambda_max": self.lambda_max, "symmetry_dim": self.symmetry_dim, "note": self.note,
@@ -98,7 +94,6 @@ class MeanField:
                 sets.append({"error": f"{type(exc).__name__}: {exc}"})
         return {"gap": _num(self.gap), "kind": self.kind,
                 "witness": None if self.witness is None else [float(v) for v in self.witness],
-                "witness_blocks": getattr(self.gap_object, "blocks", None),
                 "witness_blocks": getattr(self.gap_object, "blocks", None),
                 "at_infinity": self.at_infinity, "method": self.method,
                 "certified_nonglobal": self.certified_nonglobal, "escaping_sets": sets}

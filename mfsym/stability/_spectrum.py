@@ -107,15 +107,6 @@ class Spectrum:
         return (f"Spectrum({self.classification}, lambda_min {self.lambda_min:.4g}, lambda_max {self.lambda_max:.4g}, "
                 f"{self.symmetries.dim} symmetry direction(s), {self.method})")
 
-    def _repr_html_(self) -> str:
-        from .._display import spectrum_html
-
-        return spectrum_html(self)
-
-    def __repr__(self) -> str:
-        return (f"Spectrum({self.classification}, lambda_min {self.lambda_min:.4g}, lambda_max {self.lambda_max:.4g}, "
-                f"{self.symmetries.dim} symmetry direction(s), {self.method})")
-
     def to_dict(self) -> dict:
         """JSON-able summary."""
         return {"lambda_min": self.lambda_min, "lambda_max": self.lambda_max,
