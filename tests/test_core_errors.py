@@ -20,7 +20,7 @@ import mfsym as mf
     (lambda: mf.families.deconvolution(kernel="box"), "kernel: expected 'gaussian' or 'dirichlet'"),
     (lambda: mf.families.deconvolution(width=-1), "width: expected a positive number"),
     (lambda: mf.families.deconvolution(kernel="dirichlet", cutoff=0), "cutoff"),
-    (lambda: mf.families.by_name("softplus", d=2), "family: expected one of"),
+    (lambda: mf.families.by_name("gelu", d=2), "family: expected one of"),
     (lambda: mf.families.from_expr(sp.Symbol("u") * sp.Symbol("q"), params={"u": ()}, inputs={"x": ()}),
      r"symbols \['q'\] are neither params"),
     (lambda: mf.families.from_expr(sp.Symbol("u"), params={"u": (0,)}, inputs={"x": ()}), "expected a tuple of positive ints"),

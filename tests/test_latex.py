@@ -191,19 +191,24 @@ def test_command_defaults_when_sizes_not_given(tmp_path, capsys):
     assert r"t \in \mathbb{R}^{2}" in capsys.readouterr().out
 
 
-def test_command_applicability_table_matches_the_factories():
+def test_command_tables_come_from_the_registry():
+    # every registered family is a `derive` choice, with its factory's options and no others
+    assert set(_command.FAMILY_NAMES) == set(mf.families.REGISTRY)
     for name, takes in _command.APPLIES.items():
-        params = set(inspect.signature(mf.families._registry.FACTORIES[name]).parameters)
+        params = set(inspect.signature(mf.families.REGISTRY[name].factory).parameters)
         assert set(takes) == params, name
         assert set(_command.DEFAULTS[name]) <= params
+    assert "softplus" in _command.FAMILY_NAMES and _command.APPLIES["softplus"] == ("d", "outputs", "bias")
+    with pytest.raises(ValueError, match="--tokens applies only to attention"):
+        _command.options_for("softplus", {"tokens": 3})
 
 
 @pytest.mark.parametrize("argv, message", [
     (["relu", "--tokens", "3"],
      "mfsym: error: --tokens applies only to attention; relu takes --d, --outputs, --bias"),
     (["attention", "--bias"],
-     "mfsym: error: --bias applies only to relu, sigmoid, tanh, erf; attention takes --d, --outputs, --tokens"),
-    (["attention", "--no-bias"], "mfsym: error: --no-bias applies only to relu, sigmoid, tanh, erf;"),
+     "mfsym: error: --bias applies only to erf, relu, sigmoid, softplus, tanh; attention takes --d, --outputs, --tokens"),
+    (["attention", "--no-bias"], "mfsym: error: --no-bias applies only to erf, relu, sigmoid, softplus, tanh;"),
     (["sigmoid", "--kernel", "gaussian"], "mfsym: error: --kernel applies only to deconvolution; sigmoid takes"),
     (["deconvolution", "--kernel", "gaussian", "--cutoff", "7"],
      ("mfsym: error: --cutoff applies only to deconvolution --kernel dirichlet;"

@@ -59,6 +59,16 @@ class OutputLinear:
         raise NotImplementedError
 
 
+class BoundedFeature:
+    r"""Capability of an output-linear family: $\sup_\eta |\psi(\eta; x)| < \infty$ for every input, proved.
+
+    Only then does the output-linear optimality theory (the sup of $|G_\mu|$, limits at infinity)
+    apply; ``bound_reason`` says how the bound was proved.
+    """
+
+    bound_reason: str
+
+
 class Family(abc.ABC):
     """A neuron family $\\varphi(\\theta; x) \\in \\mathbb{R}^k$ (abstract).
 
@@ -200,7 +210,8 @@ class Family(abc.ABC):
         """A short description of the homogeneity class."""
         parts = []
         if isinstance(self, OutputLinear):
-            parts.append(f"output-linear in {self.outer}")
+            parts.append(f"output-linear in {self.outer}" + (", bounded feature" if isinstance(self, BoundedFeature)
+                                                             else ", unbounded or unproved feature"))
         if isinstance(self, Homogeneous):
             parts.append(f"{self.degree}-homogeneous")
         return ", ".join(parts) or "general"
@@ -211,11 +222,13 @@ class Family(abc.ABC):
 
 
 @functools.lru_cache(maxsize=None)
-def with_capabilities(base: type, output_linear: bool, homogeneous: bool) -> type:
+def with_capabilities(base: type, output_linear: bool, homogeneous: bool, bounded: bool = False) -> type:
     """The subclass of ``base`` that also carries the capability types asked for."""
     bases: tuple[type, ...] = (base,)
     if output_linear:
         bases += (OutputLinear,)
+    if output_linear and bounded:
+        bases += (BoundedFeature,)
     if homogeneous:
         bases += (Homogeneous,)
     if len(bases) == 1:

@@ -29,12 +29,118 @@ Z = sp.Symbol("z", real=True)
 S = sp.Symbol("s", real=True)
 U = sp.Symbol("u", real=True)
 
-_NUMERIC = [{"Heaviside": lambda z, h0=0.0: (np.asarray(z) > 0).astype(float), "erf": sps.erf}, "numpy"]
+#: lambdify modules of every numeric kernel compiled from sympy (step and erf as numpy/scipy ufuncs)
+NUMERIC_MODULES = [{"Heaviside": lambda z, h0=0.0: np.where(np.asarray(z) > 0, 1.0, np.where(np.asarray(z) < 0, 0.0, h0)),
+                    "erf": sps.erf, "erfc": sps.erfc, "softplus": lambda u: np.logaddexp(0.0, u), "expit": sps.expit}, "numpy"]
+_NUMERIC = NUMERIC_MODULES
 
 
 def _broadcast(fn: Callable, *args: FloatArray) -> FloatArray:
     out = fn(*args)
     return np.broadcast_to(np.asarray(out, dtype=float), np.broadcast(*args).shape)
+
+
+_ENTIRE = (sp.exp, sp.sin, sp.cos, sp.tanh, sp.erf, sp.atan, sp.sinh, sp.cosh, sp.erfc)
+
+
+def _entire(val: sp.Expr, var: sp.Symbol) -> bool:
+    """A sufficient syntactic test of continuity on all of R: sums, products, non-negative integer powers,
+    positive constants to powers of $z$, and compositions of entire functions, of polynomials."""
+    for node in sp.preorder_traversal(val):
+        if isinstance(node, sp.Pow) and node.base.has(var):
+            if not (node.exp.is_Integer and node.exp >= 0):
+                return False
+        elif isinstance(node, sp.Pow) and node.exp.has(var) and not node.base.is_positive:
+            return False
+        elif isinstance(node, sp.Function) and not isinstance(node, _ENTIRE):
+            return False
+    return True
+
+
+def _piece_bounded(val: sp.Expr, var: sp.Symbol, where: sp.Set) -> bool | None:
+    """Whether ``val`` is bounded on the interval(s) ``where``: True / False (an infinite limit) / None."""
+    from sympy.calculus.util import continuous_domain
+
+    if where.is_empty:
+        return True
+    if not val.has(var):
+        return bool(val.is_finite) if val.is_finite is not None else None
+    intervals = list(where.args) if isinstance(where, sp.Union) else [where]
+    for iv in intervals:
+        if isinstance(iv, sp.FiniteSet):
+            if any(not val.subs(var, pt).is_finite for pt in iv):
+                return None
+            continue
+        if not isinstance(iv, sp.Interval):
+            return None
+        closed = sp.Interval(iv.start, iv.end)   # the closure, intersected with the reals below
+        closed = closed.intersect(sp.S.Reals)
+        if not _entire(val, var):
+            try:
+                if not closed.is_subset(continuous_domain(val, var, closed)):
+                    return None
+            except NotImplementedError:
+                return None
+        for end, side in ((iv.end, "-"), (iv.start, "+")):
+            if end.is_infinite:
+                lim = sp.limit(val, var, end)
+                if lim.is_infinite or lim in (sp.oo, -sp.oo, sp.zoo):
+                    return False
+                if not (lim.is_finite or isinstance(lim, sp.AccumBounds) and lim.min.is_finite and lim.max.is_finite):
+                    return None
+    return True
+
+
+def prove_bounded(expr: sp.Expr, var: sp.Symbol) -> tuple[bool | None, str]:
+    r"""Decide whether a univariate $f$ is bounded on $\mathbb{R}$: ``(True | False | None, reason)``.
+
+    Piecewise functions (``Max``, ``Abs``, ``Heaviside``, ``Piecewise``) are split into their pieces;
+    a piece is bounded when it is continuous on the closure of its interval and has finite limits at
+    the infinite ends (compact pieces are then bounded by continuity). An infinite limit proves the
+    function unbounded; anything sympy cannot settle is ``None`` (not proved either way).
+    """
+    try:
+        e = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+        pieces = e.args if isinstance(e, sp.Piecewise) else ((e, sp.true),)
+        remaining: sp.Set = sp.S.Reals
+        verdicts = []
+        for val, cond in pieces:
+            where = remaining if cond is sp.true else cond.as_set().intersect(remaining)
+            remaining = remaining - where
+            verdicts.append(_piece_bounded(val, var, where))
+            if remaining.is_empty:
+                break
+    except (NotImplementedError, TypeError, ValueError, AttributeError) as exc:
+        return None, f"sympy could not decide the boundedness of {expr} ({type(exc).__name__})"
+    if False in verdicts:
+        return False, f"{sp.sstr(expr)} has an infinite limit: it grows without bound"
+    if all(v is True for v in verdicts):
+        return True, f"{sp.sstr(expr)} is continuous on each piece with finite limits at infinity (proved by sympy)"
+    return None, f"the boundedness of {sp.sstr(expr)} could not be proved"
+
+
+_W = sp.Wild("_W")
+_N = sp.Wild("_N", properties=[lambda k: k.is_Integer and k.is_negative])
+_SOFTPLUS = sp.Function("softplus")
+_EXPIT = sp.Function("expit")
+_STABLE = {"softplus": lambda u: np.logaddexp(0.0, u), "expit": sps.expit}
+
+
+def stabilize(expr: sp.Expr) -> sp.Expr:
+    """Rewrite overflow-prone forms for numerics: $\\log(1 + e^u) \\to \\mathrm{softplus}(u)$ and
+    $e^u/(1 + e^u)$, $1/(1 + e^{-u}) \\to \\mathrm{expit}(u)$ (same values, no overflow at large $|u|$)."""
+    e = sp.sympify(expr)
+    e = e.replace(sp.log(1 + sp.exp(_W)), _SOFTPLUS(_W))
+    e = e.replace(sp.exp(_W) * (sp.exp(_W) + 1) ** _N, _EXPIT(_W) * _EXPIT(-_W) ** (-_N - 1))
+    e = e.replace((sp.exp(_W) + 1) ** _N, _EXPIT(-_W) ** (-_N))
+    return e
+
+
+def numeric_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[FloatArray], FloatArray]:
+    """A vectorised float function of one variable from a sympy expression (stabilised, Dirac terms dropped)."""
+    clean = stabilize(sp.sympify(expr).replace(sp.DiracDelta, lambda *a: sp.S.Zero))
+    f = sp.lambdify(var, clean, modules=[_STABLE] + NUMERIC_MODULES)
+    return lambda z: _broadcast(f, np.asarray(z, dtype=float))
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +159,12 @@ class Activation:
     numeric: Callable[[FloatArray], FloatArray]
     self_subs: tuple[tuple[sp.Expr, sp.Expr], ...] = ()
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def bounded(self) -> tuple[bool | None, str]:
+        """:func:`prove_bounded` of $\\sigma$ (cached)."""
+        if "bounded" not in self._cache:
+            self._cache["bounded"] = prove_bounded(self.expr, Z)
+        return self._cache["bounded"]
 
     def derivative(self, order: int) -> sp.Expr:
         """$\\sigma^{(order)}$ as an expression in $z$ and $s = \\sigma(z)$."""
@@ -81,7 +193,7 @@ class Activation:
         if key not in self._cache:
             fns = [self.numeric]
             for k in range(1, order + 1):
-                f = self._cache.setdefault(("f", k), sp.lambdify((Z, S), self.derivative(k), modules=_NUMERIC))
+                f = self._cache.setdefault(("f", k), sp.lambdify((Z, S), stabilize(self.derivative(k)), modules=_NUMERIC))
                 fns.append(lambda z, f=f: _broadcast(f, z, self.numeric(z)))
             self._cache[key] = fns
         return self._cache[key]
@@ -97,6 +209,10 @@ class InnerMap(abc.ABC):
     @property
     def p(self) -> int:
         return int(sum(np.prod(s, dtype=int) for s in self.blocks.values()))
+
+    def boundedness(self) -> tuple[bool | None, str]:
+        """Whether $\\sup_\\eta |\\psi(\\eta; x)| < \\infty$ for each $x$: ``(True | False | None, reason)``."""
+        return None, "no bound is known for this inner map"
 
     @abc.abstractmethod
     def value(self, eta: FloatArray, X: FloatArray) -> FloatArray:
@@ -134,11 +250,15 @@ class InnerMap(abc.ABC):
 class Ridge(InnerMap):
     """$\\psi(w, b; x) = \\sigma(w^\\top x + b)$; the bias is handled by augmenting $x$ with a 1."""
 
-    def __init__(self, activation: Activation, d: int, bias: bool):
+    def __init__(self, activation: Activation, d: int, bias: bool, names: tuple[str, str] = ("w", "b")):
         self.activation, self.d, self.bias = activation, d, bias
-        self.blocks = {"w": (d,), **({"b": ()} if bias else {})}
+        self.blocks = {names[0]: (d,), **({names[1]: ()} if bias else {})}
         self.dim = 1
         self.input_shape = (d,)
+
+    def boundedness(self):
+        ok, why = self.activation.bounded()
+        return ok, f"psi = sigma(w.x + b) with sigma(z) = {sp.sstr(self.activation.expr)}: {why}"
 
     def _aug(self, X: FloatArray) -> FloatArray:
         return np.concatenate([X, np.ones((X.shape[0], 1))], axis=1) if self.bias else X
@@ -195,6 +315,9 @@ class SoftmaxAttention(InnerMap):
         self.blocks = {"W": (d, d)}
         self.dim = d
         self.input_shape = (tokens, d)
+
+    def boundedness(self):
+        return True, "psi = X^T softmax(.) is a convex combination of the tokens: |psi| <= max_t |x_t| for every W"
 
     def softmax(self, eta: FloatArray, X: FloatArray) -> FloatArray:
         """Attention weights $p_{qit}$: ``(Q, n, T)``."""
@@ -278,6 +401,10 @@ class SeparableKernel(InnerMap):
         self._k = [lambda u, f=f: _broadcast(f, u) for f in derivs]
         if numeric is not None:
             self._k[0] = numeric
+
+    def boundedness(self):
+        ok, why = prove_bounded(self.profile, U)
+        return ok, f"psi = prod_j kappa(x_j - t_j) with kappa(u) = {sp.sstr(self.profile)}: {why}"
 
     def _parts(self, eta, X):
         u = X[None, :, :] - eta[:, None, :]

@@ -131,6 +131,8 @@ class NeuronFamily(Family):
 
     # ------------------------------------------------------------------ symbolic ground truth
     def componentwise(self):
+        if getattr(self, "_declared", None) is not None:
+            return self._declared
         params, theta = {}, []
         for key, shape in self.blocks.items():
             if shape == ():
@@ -159,15 +161,23 @@ class NeuronFamily(Family):
 
 
 def make_family(name: str, inner: InnerMap, outputs: int, outer: str = "a", degree: int | None = None,
-                references: tuple[str, ...] = (), scalar_outer: bool = False, **settings) -> NeuronFamily:
-    """Build a :class:`NeuronFamily` whose capability types follow from ``outputs`` and ``degree``.
+                references: tuple[str, ...] = (), scalar_outer: bool = False, declared: Componentwise | None = None,
+                **settings) -> NeuronFamily:
+    """Build a :class:`NeuronFamily` whose capability types follow from ``outputs``, ``degree`` and the map.
 
     ``outputs = 0`` drops the output block (the masses carry the sign); ``degree`` is the homogeneity
     degree of $\\psi$ in $\\eta$ (None when $\\psi$ is not homogeneous); a trained output block adds 1.
+    :class:`BoundedFeature` is added when the inner map proves $\\psi$ bounded
+    (:meth:`InnerMap.boundedness`). ``declared``: the user's componentwise neuron, for a family
+    recognised from :func:`~mfsym.families.from_expr` (kept as its componentwise ground truth).
     """
     outputs = positive_int(outputs, "outputs", FamilyError, minimum=0)
     has_outer = outputs > 0
     total = None if degree is None else degree + (1 if has_outer else 0)
-    cls = with_capabilities(NeuronFamily, has_outer, total is not None)
-    return cls(name, inner, outer if has_outer else None, outputs, references=references, degree=total,
-               scalar_outer=scalar_outer, **settings)
+    bounded, reason = inner.boundedness() if has_outer else (None, "")
+    cls = with_capabilities(NeuronFamily, has_outer, total is not None, bounded is True)
+    fam = cls(name, inner, outer if has_outer else None, outputs, references=references, degree=total,
+              scalar_outer=scalar_outer, **settings)
+    fam.bound_reason = reason
+    fam._declared = declared
+    return fam

@@ -6,8 +6,10 @@ from .._errors import FamilyError
 from .._validate import positive_int
 from ._inner import SoftmaxAttention
 from ._neuron import NeuronFamily, make_family
+from ._registry import register
 
 
+@register("attention", defaults={"d": 2, "outputs": 1, "tokens": 3})
 def attention(d: int, outputs: int, tokens: int) -> NeuronFamily:
     r"""Attention heads $\varphi(V, W; X) = V X^\top \mathrm{softmax}(X W x_q)$.
 

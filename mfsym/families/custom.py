@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,8 @@ import sympy as sp
 
 from .._errors import FamilyError
 from ._base import Componentwise, Family, with_capabilities
+from ._inner import NUMERIC_MODULES, Z, Activation, Ridge, numeric_function
+from ._neuron import make_family
 
 
 def _components(name: str, shape: tuple[int, ...]) -> tuple[Any, list[sp.Symbol]]:
@@ -61,6 +64,13 @@ def _pull_positive(expr: sp.Matrix, t: sp.Symbol) -> sp.Matrix:
         return type(e)(*stripped) * t**k
 
     return expr.replace(lambda e: isinstance(e, (sp.Max, sp.Min, sp.Heaviside, sp.sign)), pull)
+
+
+def _lambdify(args: list, exprs: list):
+    """Vectorised numpy callables of derivative formulas; Dirac terms of piecewise neurons (which vanish
+    almost everywhere) are dropped, ``Heaviside`` is the numpy step, ``erf`` scipy's."""
+    clean = [sp.sympify(e).replace(sp.DiracDelta, lambda *a: sp.S.Zero) for e in exprs]
+    return sp.lambdify(args, clean, modules=NUMERIC_MODULES)
 
 
 class CustomFamily(Family):
@@ -123,13 +133,18 @@ class CustomFamily(Family):
         return sp.Matrix(expr.doit())
 
     def _compile(self) -> None:
-        cw = self._cw
-        args = cw.theta + cw.x
-        grad = cw.expr.jacobian(cw.theta)
-        hess = [sp.hessian(cw.expr[c], cw.theta) for c in range(self.out_dim)]
-        self._f = sp.lambdify(args, list(cw.expr), modules="numpy")
-        self._g = sp.lambdify(args, list(grad), modules="numpy")
-        self._h = sp.lambdify(args, [e for H in hess for e in H], modules="numpy")
+        """Lambdify the neuron now; its derivatives are compiled on first use (:meth:`_g`, :meth:`_h`)."""
+        self._args = self._cw.theta + self._cw.x
+        self._f = _lambdify(self._args, list(self._cw.expr))
+
+    @functools.cached_property
+    def _g(self):
+        return _lambdify(self._args, list(self._cw.expr.jacobian(self._cw.theta)))
+
+    @functools.cached_property
+    def _h(self):
+        hess = [sp.hessian(self._cw.expr[c], self._cw.theta) for c in range(self.out_dim)]
+        return _lambdify(self._args, [e for H in hess for e in H])
 
     def _eval(self, fn, thetas: np.ndarray, X: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         Q, n = thetas.shape[0], X.shape[0]
@@ -163,7 +178,7 @@ class CustomFamily(Family):
             grad = cw.expr.jacobian(cw.theta)
             rows = [sum((sp.diff(grad[c, a], cw.theta[b]) * v[b] for b in range(self.p)), sp.S.Zero)
                     for c in range(self.out_dim) for a in range(self.p)]
-            fn = self._hv = sp.lambdify(cw.theta + v + cw.x, rows, modules="numpy")
+            fn = self._hv = _lambdify(cw.theta + v + cw.x, rows)
         Q, n = thetas.shape[0], X.shape[0]
         Xf = X.reshape(n, -1)
         args = ([thetas[:, j][:, None] for j in range(self.p)] + [V[:, j][:, None] for j in range(self.p)]
@@ -180,7 +195,12 @@ class CustomFamily(Family):
 
     # ------------------------------------------------------------------ homogeneity
     def _detect(self) -> None:
-        """Set ``degree`` (positive homogeneity in $\\theta$) and ``outer`` (an output-linear block)."""
+        """Set ``outer`` (an output-linear block); the degree is detected by :meth:`_detect_degree`."""
+        self._degree = None
+        self._detect_outer()
+
+    def _detect_degree(self) -> None:
+        """Set ``degree`` (positive homogeneity in $\\theta$, proved symbolically after a numeric screen)."""
         cw, t = self._cw, sp.Symbol("t", positive=True)
         self._degree = None
         rng = np.random.default_rng(0)
@@ -195,6 +215,8 @@ class CustomFamily(Family):
                 scaled = _pull_positive(cw.expr.subs({s: t * s for s in cw.theta}, simultaneous=True), t)
                 if (scaled - t**q * cw.expr).applyfunc(lambda e: sp.simplify(sp.expand(e))).is_zero_matrix:
                     self._degree = q
+    def _detect_outer(self) -> None:
+        cw = self._cw
         self._outer = None
         for key, shape in self.blocks.items():
             if shape not in ((), (self.out_dim,)) or (shape == () and self.out_dim != 1):
@@ -224,11 +246,21 @@ def from_expr(expr: Any, params: dict[str, tuple[int, ...]], inputs: dict[str, t
 
     Returns
     -------
-    A family whose capability types are detected symbolically: :class:`Homogeneous` with ``degree``
-    $q$ when $\varphi(t\theta) = t^q\varphi(\theta)$ for $t > 0$; :class:`OutputLinear` when
-    $\varphi$ is $a\,\psi(\eta; x)$ for a scalar or ``(k,)`` block $a$.
+    When the neuron has the ridge shape $\varphi = a\,\sigma(w^\top x + b)$ (output block first, then
+    ``w`` ``(d,)``, then an optional scalar bias, any univariate $\sigma$ including ``Max``, ``Abs``,
+    ``Heaviside`` and ``Piecewise``), a :class:`~mfsym.families.NeuronFamily` with the
+    :class:`~mfsym.families.Ridge` inner map -- the same kernels, derivation in vector notation and
+    certificates as the built-in ridge families. Otherwise a componentwise family whose capability
+    types are detected symbolically: :class:`Homogeneous` with ``degree`` $q$ when
+    $\varphi(t\theta) = t^q\varphi(\theta)$ for $t > 0$; :class:`OutputLinear` when
+    $\varphi$ is $a\,\psi(\eta; x)$ for a scalar or ``(k,)`` block $a$ (its optimality theory
+    applies only when $\psi$ is proved bounded, which the componentwise path never does).
     """
     fam = CustomFamily(expr, params, inputs, name=name, references=references)
+    ridge = recognise_ridge(fam)
+    if ridge is not None:
+        return ridge
+    fam._detect_degree()
     cls = with_capabilities(CustomFamily, fam._outer is not None, fam._degree is not None)
     fam.__class__ = cls
     if fam._degree is not None:
@@ -237,7 +269,7 @@ def from_expr(expr: Any, params: dict[str, tuple[int, ...]], inputs: dict[str, t
         fam.outer = fam._outer
         fam.inner = tuple(k for k in fam.blocks if k != fam._outer)
         rest = [s for key in fam.inner for s in (list(fam._cw.params[key]) if fam.blocks[key] else [fam._cw.params[key]])]
-        f = sp.lambdify(rest + fam._cw.x, fam._psi, modules="numpy")
+        f = _lambdify(rest + fam._cw.x, fam._psi)
         outer_cols = fam.block_slice(fam._outer)
 
         def feature(etas, X, f=f, n_rest=len(rest)):
@@ -249,3 +281,103 @@ def from_expr(expr: Any, params: dict[str, tuple[int, ...]], inputs: dict[str, t
         fam.feature = feature
         fam._outer_cols = outer_cols
     return fam
+
+
+# ---------------------------------------------------------------------------------------------- structure
+def _sigma_degree(sigma: sp.Expr) -> int | None:
+    """The degree $q \\ge 1$ with $\\sigma(tz) = t^q\\sigma(z)$ for every $t > 0$, proved by sympy, or None."""
+    t = sp.Symbol("t", positive=True)
+    z = Z
+    f = numeric_function(sigma, Z)
+    pts = np.array([-1.7, -0.6, 0.45, 1.3, 2.9])
+    with np.errstate(all="ignore"):
+        v1, v2 = f(pts), f(2 * pts)
+    nz = np.isfinite(v1) & np.isfinite(v2) & (np.abs(v1) > 1e-12)
+    if not nz.any():
+        return None
+    ratios = np.log2(np.abs(v2[nz] / v1[nz]))
+    q = int(round(float(np.median(ratios))))
+    if q < 1 or not np.allclose(ratios, q, atol=1e-9) or not np.allclose(v2[~nz], 0) or not np.allclose(v1[~nz], 0):
+        return None
+    scaled = _pull_positive(sp.Matrix([sigma.subs(z, t * z)]), t)[0]
+    for q in (q,):
+        try:
+            if sp.simplify(sp.expand(scaled - t**q * sigma)) == 0:
+                return q
+        except (TypeError, ValueError, NotImplementedError):
+            return None
+    return None
+
+
+def _as_ridge(fam: "CustomFamily") -> tuple | None:
+    """``(sigma(z), w name, b name or None)`` when $\\psi = \\sigma(w^\\top x + b)$ exactly, else None."""
+    cw = fam._cw
+    if len(cw.inputs) != 1:
+        return None
+    xval = next(iter(cw.inputs.values()))
+    if not isinstance(xval, sp.MatrixBase) or xval.shape[1] != 1:
+        return None
+    d = xval.shape[0]
+    outer = fam._outer
+    if outer is not None:
+        psi = fam._psi
+    elif fam.out_dim == 1:
+        psi = cw.expr[0]
+    else:
+        return None
+    names = list(fam.blocks)
+    inner = names[1:] if outer is not None else names
+    if outer is not None and names[0] != outer:
+        return None          # the packing order must be the family's: output block first
+    if not inner or fam.blocks[inner[0]] != (d,) or len(inner) > 2 or (len(inner) == 2 and fam.blocks[inner[1]] != ()):
+        return None
+    w = cw.params[inner[0]]
+    b = cw.params[inner[1]] if len(inner) == 2 else None
+    lin = sum((w[i] * xval[i] for i in range(d)), sp.S.Zero)
+    # an exact change of variables: b = z - w.x (or x_0 = (z - sum_{i>0} w_i x_i) / w_0) leaves psi a
+    # function of z alone exactly when psi depends on (w, b, x) only through w.x + b
+    if b is not None:
+        sigma = psi.subs(b, Z - lin)
+    else:
+        sigma = psi.subs(xval[0], (Z - (lin - w[0] * xval[0])) / w[0])
+    sigma = sp.sympify(sigma)
+    if sigma.free_symbols - {Z}:
+        try:
+            sigma = sp.simplify(sigma)
+        except (TypeError, ValueError, NotImplementedError):
+            return None
+        if sigma.free_symbols - {Z}:
+            return None
+    if b is None and _differs_at_zero_weight(psi, sigma, w, xval, lin):
+        return None
+    return sigma, inner[0], (inner[1] if b is not None else None)
+
+
+def _differs_at_zero_weight(psi, sigma, w, x, lin) -> bool:
+    """The bias-free change of variables divides by $w_0$: compare the two forms at $w_0 = 0$ exactly."""
+    subs = {w[0]: 0}
+    for i in range(1, len(w)):
+        subs[w[i]] = sp.Rational(i + 1, 3)
+    for i in range(len(x)):
+        subs[x[i]] = sp.Rational(2 * i + 1, 5)
+    try:
+        lhs = sp.nsimplify(psi.subs(subs))
+        rhs = sp.nsimplify(sigma.subs(Z, lin.subs(subs)))
+        return sp.simplify(lhs - rhs) != 0
+    except (TypeError, ValueError, NotImplementedError):
+        return True
+
+
+def recognise_ridge(fam: "CustomFamily") -> Family | None:
+    """The ridge family equivalent to a parsed custom neuron, or None when it has another shape."""
+    found = _as_ridge(fam)
+    if found is None:
+        return None
+    sigma, wname, bname = found
+    act = Activation(fam.name, r"\sigma", sigma, numeric_function(sigma, Z))
+    ridge = Ridge(act, fam.blocks[wname][0], bname is not None, names=(wname, bname or "b"))
+    outer = fam._outer
+    k = fam.out_dim if outer is not None else 0
+    return make_family(fam.name, ridge, k, outer=outer or "a", degree=_sigma_degree(sigma), references=fam.references,
+                       scalar_outer=outer is not None and fam.blocks[outer] == (), declared=fam._cw,
+                       expr=sp.srepr(fam._cw.expr))

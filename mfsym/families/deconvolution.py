@@ -10,8 +10,11 @@ from .._errors import FamilyError
 from .._validate import positive_int
 from ._inner import U, SeparableKernel
 from ._neuron import NeuronFamily, make_family
+from ._registry import register
 
 
+@register("deconvolution", defaults={"d": 2},
+          requires={"width": ("kernel", "gaussian"), "cutoff": ("kernel", "dirichlet")})
 def deconvolution(d: int = 1, kernel: str = "gaussian", width: float | str = "1/5", cutoff: int = 5) -> NeuronFamily:
     r"""Spikes $\varphi(a, t; x) = a\,\kappa(x - t)$ observed through a convolution kernel.
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from ._activations import RELU
 from ._neuron import NeuronFamily
 from ._ridge import ridge_family
+from ._registry import register
 
 
+@register("relu", defaults={"d": 2})
 def relu(d: int, outputs: int = 1, bias: bool = False) -> NeuronFamily:
     r"""ReLU neurons $\varphi(a, w, b; x) = a\,\max(0, w^\top x + b)$.
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from ._activations import TANH
 from ._neuron import NeuronFamily
 from ._ridge import ridge_family
+from ._registry import register
 
 
+@register("tanh", defaults={"d": 2})
 def tanh(d: int, outputs: int = 1, bias: bool = True) -> NeuronFamily:
     r"""Neurons $\varphi(a, w, b; x) = a\,s(w^\top x + b)$ with $s(z) = \tanh(z)$.
 

@@ -19,7 +19,7 @@ import sympy as sp
 from .._errors import MeasureError
 from .._types import FloatArray
 from .._validate import as_float_array
-from ..families import Homogeneous, OutputLinear
+from ..families import BoundedFeature, Homogeneous, OutputLinear
 from ..measure import Measure
 from ..problem import Problem
 
@@ -51,6 +51,10 @@ class Structure:
 def structure(prob: Problem) -> Structure:
     """Detect the class of ``prob`` from its family's capability types (homogeneous takes precedence).
 
+    The output-linear class needs :class:`~mfsym.families.BoundedFeature` (a proved bound on $\\psi$):
+    an output-linear neuron whose feature grows without bound, or whose bound is not proved, and that
+    has no homogeneity degree, is in the general class, which never gets a global claim.
+
     With weight decay $\\lambda > 0$ the potential is $J + \\frac\\lambda2|\\theta|^2$: it stays
     2-homogeneous for degree-2 families; every other family is then treated as general.
     """
@@ -59,6 +63,10 @@ def structure(prob: Problem) -> Structure:
         if prob.reg == 0 or fam.degree == 2:
             return Structure("homogeneous", degree=int(fam.degree))
         note = f"weight decay {prob.reg} breaks {fam.degree}-homogeneity"
+    elif isinstance(fam, OutputLinear) and not isinstance(fam, BoundedFeature):
+        note = ("the output-linear theory needs a bounded feature psi, and "
+                + (getattr(fam, "bound_reason", "") or "no bound was proved for this neuron's psi")
+                + ": general class (no global claim)")
     elif isinstance(fam, OutputLinear):
         if prob.reg == 0:
             sl = fam.block_slice(fam.outer)

@@ -26,13 +26,13 @@ import sympy as sp
 
 from .._errors import CertificateError, MfsymError
 from ..data import Samples
-from ..families import by_name, from_expr
-from ..families._registry import FACTORIES
+from ..families import REGISTRY, by_name, from_expr
 from ..measure import Measure
 from ..meanfield import cone_sign, gap, structure
 from ..population import GaussianTeacher, closed_form_population
 from ..problem import Problem
 from ._spectrum import symmetries
+from . import _floatbound as FB
 from .._ball import Undecided, precision, to_interval_hex
 from .._enclose import ball_problem as BallProblem, balls
 
@@ -110,7 +110,6 @@ def _unhex(s: Any, name: str) -> float:
 
 
 # ---------------------------------------------------------------------------- family / problem
-_RIDGE_LIKE = ("relu", "sigmoid", "tanh", "erf", "attention")
 _SREPR_NAMES = {"Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Max", "Min", "Heaviside", "Abs",
                 "exp", "log", "tanh", "erf", "sin", "cos", "tan", "atan", "asin", "acos", "atan2", "sinh", "cosh",
                 "sign", "pi", "E", "Half", "One", "NegativeOne", "Zero", "ImmutableDenseMatrix", "MutableDenseMatrix",
@@ -139,12 +138,9 @@ def _safe_sympify(text: Any, name: str):
 def family_spec(fam) -> dict:
     """The family as JSON: built-in name and options, or a custom neuron's ``srepr``."""
     expr = sp.srepr(fam.componentwise().expr)
-    settings = getattr(fam, "settings", None)
-    if fam.name in FACTORIES and isinstance(settings, dict):
-        opts = dict(settings)
-        if fam.name in _RIDGE_LIKE:
-            opts["outputs"] = fam.out_dim if getattr(fam, "outer", None) else 0
-        return {"name": fam.name, "options": opts, "expr_srepr": expr}
+    name = getattr(fam, "registry_name", None)
+    if name in REGISTRY and isinstance(getattr(fam, "options", None), dict):
+        return {"name": name, "options": dict(fam.options), "expr_srepr": expr}
     cw = fam.componentwise()
     inputs = {}
     for key, val in cw.inputs.items():
@@ -188,8 +184,11 @@ def problem_spec(prob, mu) -> dict:
                     "teacher": {"particles": encode(teacher.particles), "masses": encode(teacher.masses)}}
     else:
         data = {"kind": "samples", "X": encode(prob.data.X), "Y": encode(prob.data.Y)}
+    measure = {"particles": encode(mu.particles), "masses": encode(mu.masses)}
+    if mu.offset is not None:  # the trained output bias (absent without one: older certificates unchanged)
+        measure["offset"] = encode(mu.offset)
     return {"family": family_spec(prob.family), "data": data, "loss": prob.loss_name, "reg": _hexf(prob.reg),
-            "measure": {"particles": encode(mu.particles), "masses": encode(mu.masses)}}
+            "measure": measure}
 
 
 def digest(spec: dict) -> str:
@@ -233,7 +232,8 @@ def rebuild(spec: Any):
         if not isinstance(meas, dict):
             raise CertificateError("problem.measure: expected a dict with 'particles' and 'masses'")
         mu = Measure(fam, decode(meas.get("particles"), "problem.measure.particles"),
-                     decode(meas.get("masses"), "problem.measure.masses"))
+                     decode(meas.get("masses"), "problem.measure.masses"),
+                     None if "offset" not in meas else decode(meas["offset"], "problem.measure.offset"))
     except CertificateError:
         raise
     except MfsymError as exc:
@@ -271,13 +271,21 @@ def certified_gap(claim: dict) -> float:
 
 
 def stationarity_claim(prob, mu, tol: float) -> dict:
-    """$\\max_{j: c_j\\ne 0}|\\nabla J_\\mu(\\theta_j)| \\le$ ``tol``."""
-    st = "max_j |grad J_mu(theta_j)| <= tol (stationarity residual)"
+    """The scale-free stationarity residual (``Problem.relative_residual``) $\\le$ ``tol``: $\\max_{j,B}
+    W_{jB}|\\nabla_B J_\\mu(\\theta_j)|$ and $w_\\beta|\\partial_\\beta L|$, with the float weights of
+    ``Problem.stationarity_weights`` (recomputed by :func:`verify` from the certificate's own data)."""
+    st = ("max_{j,B} W_jB |grad_B J_mu(theta_j)| (and w_beta |dL/dbeta|) <= tol (relative stationarity residual, "
+          "W_jB = |c_j| s_B / S^2)")
+    method = FB.method_for(prob, mu)  # float-rigorous bounds at scale (docs/certificates.md), else balls
     try:
-        worst, _ = BallProblem(prob, mu.particles, mu.masses).particle_gradient_norm()
-    except Undecided as exc:
-        return _claim("stationarity", st, "<=", tol, None, reason=str(exc))
-    return _claim("stationarity", st, "<=", tol, worst)
+        W, wb = prob.stationarity_weights(mu)
+        if method == "float-rigorous":
+            worst = FB.as_ball(*FB.FloatProblem(prob, mu.particles, mu.masses).relative_residual(W))
+        else:
+            worst = BallProblem(prob, mu.particles, mu.masses, offset=mu.offset).relative_residual(W, wb)
+    except (Undecided, FB.FloatUndecided) as exc:
+        return _claim("stationarity", st, "<=", tol, None, reason=str(exc), method=method)
+    return _claim("stationarity", st, "<=", tol, worst, method=method)
 
 
 def _nonglobal_quantity(bp: BallProblem, witness: np.ndarray, sign: int, kind: str, mu) -> flint.arb:
@@ -301,21 +309,29 @@ def nonglobality_claim(prob, mu, witness: np.ndarray, sign: int, kind: str) -> d
         "-J_mu(w) < 0 (J_mu is not identically 0 on the sphere)")
     data = {"witness": encode(witness), "sign": int(sign), "kind": kind}
     try:
-        q = _nonglobal_quantity(BallProblem(prob, mu.particles, mu.masses), witness, sign, kind, mu)
+        q = _nonglobal_quantity(BallProblem(prob, mu.particles, mu.masses, offset=mu.offset), witness, sign, kind, mu)
     except Undecided as exc:
         return _claim("non-globality", st, "<", 0.0, None, reason=str(exc), **data)
     return _claim("non-globality", st, "<", 0.0, q, **data)
 
 
 def curvature_claim(prob, mu, direction: np.ndarray, radius: float = 0.0) -> dict:
-    """$\\sup_{\\theta\\in\\mathrm{box}} v^\\top H(\\theta) v < 0$ (box of half-width ``radius``)."""
+    """$\\sup_{\\theta\\in\\mathrm{box}} v^\\top H(\\theta) v < 0$ (box of half-width ``radius``).
+
+    With an output bias, $H$ is the Hessian of $\\min_\\beta F$ (the bias at its optimum over the box), whose
+    negative curvature is negative curvature of the joint Hessian in $(\\theta, \\beta)$."""
     st = ("v^T H v < 0 at the point" if radius == 0 else
           "sup over the box |theta - theta_hat|_inf <= radius of v^T H(theta) v < 0")
     data = {"direction": encode(direction), "radius": _hexf(radius)}
     name = "negative-curvature" if radius == 0 else "negative-curvature-box"
+    data["method"] = FB.method_for(prob, mu)
     try:
-        q = BallProblem(prob, mu.particles, mu.masses, radius).quadratic_form(direction)
-    except Undecided as exc:
+        if data["method"] == "float-rigorous":
+            q = FB.as_ball(*FB.FloatProblem(prob, mu.particles, mu.masses, radius).quadratic_form(direction))
+        else:
+            q = BallProblem(prob, mu.particles, mu.masses, radius, offset=mu.offset,
+                            profiled=True).quadratic_form(direction)
+    except (Undecided, FB.FloatUndecided) as exc:
         return _claim(name, st, "<", 0.0, None, reason=str(exc), **data)
     return _claim(name, st, "<", 0.0, q, **data)
 
@@ -323,7 +339,7 @@ def curvature_claim(prob, mu, direction: np.ndarray, radius: float = 0.0) -> dic
 def _pd_margin(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float):
     """Enclosures of the Gershgorin margins proving $H(\\theta) + \\sigma SS^\\top - \\lambda I \\succ 0$ on
     the box and $X^\\top X \\succ 0$, with $X$ an approximate eigenbasis computed from the midpoint."""
-    bp = BallProblem(prob, mu.particles, mu.masses, radius)
+    bp = BallProblem(prob, mu.particles, mu.masses, radius, offset=mu.offset, profiled=True)
     Hb = bp.hessian()
     N = Hb.nrows()
     if S.shape[1]:
@@ -363,17 +379,23 @@ def positive_definite_claims(prob, mu, S: np.ndarray, sigma: float, lam: float, 
     $F(\\hat\\theta + u) > F(\\hat\\theta)$ on the sphere $|u| = r$ of the slice, so the slice holds a
     unique critical point within $r$, a strict local minimum of $F$ restricted to the slice.
     """
-    data = {"symmetry_basis": encode(S), "sigma": _hexf(sigma), "lambda_lower": _hexf(lam), "radius": _hexf(radius)}
     st1 = "min_i Gershgorin margin of X^T (H(box) + sigma S S^T - lambda I) X > 0  (and of X^T X)"
     st2 = "|grad F(theta_hat)| - lambda * radius / 2 < 0 (the stationarity residual is covered)"
     N = mu.particles.size
     if N > PD_LIMIT:
-        reason = f"dense positive-definiteness certificate limited to m p <= {PD_LIMIT} (got {N})"
+        # at scale the basis is recorded by its dimension (verify recomputes it), not as a dense (N, s) array
+        data = {"symmetry_dim": int(S.shape[1]), "sigma": _hexf(sigma), "lambda_lower": _hexf(lam),
+                "radius": _hexf(radius)}
+        reason = (f"dense positive-definiteness certificate limited to m p <= {PD_LIMIT} (got {N}); no rigorous "
+                  "lower bound on the transverse spectrum without the dense ball Hessian (the float Lanczos "
+                  "value is numerical evidence only)")
         return [_claim("positive-definite", st1, "<", 0.0, None, reason=reason, **data),
                 _claim("residual-covered", st2, "<", 0.0, None, reason=reason)]
+    S = S.toarray() if hasattr(S, "toarray") else S  # a sparse symmetry basis (Symmetries.sparse)
+    data = {"symmetry_basis": encode(S), "sigma": _hexf(sigma), "lambda_lower": _hexf(lam), "radius": _hexf(radius)}
     try:
         mC, mE, _ = _pd_margin(prob, mu, S, sigma, lam, radius)
-        _, gnorm = BallProblem(prob, mu.particles, mu.masses).particle_gradient_norm()
+        _, gnorm = BallProblem(prob, mu.particles, mu.masses, offset=mu.offset, profiled=True).particle_gradient_norm()
     except Undecided as exc:
         return [_claim("positive-definite", st1, "<", 0.0, None, reason=str(exc), **data),
                 _claim("residual-covered", st2, "<", 0.0, None, reason=str(exc))]
@@ -401,6 +423,15 @@ def _recompute(prob, mu, claim: dict, claims: list[dict]) -> dict:
         if v.shape != mu.particles.shape:
             raise CertificateError(f"claim.direction: expected shape {mu.particles.shape}, got {v.shape}")
         return curvature_claim(prob, mu, v, _unhex(claim.get("radius"), "claim.radius"))
+    if name in ("positive-definite", "residual-covered"):
+        pd = claim if name == "positive-definite" else next((c for c in claims if c.get("name") == "positive-definite"), {})
+        if "symmetry_basis" not in pd and "symmetry_dim" in pd and mu.particles.size > PD_LIMIT:
+            sym = symmetries(prob, mu)  # at scale: the basis is recomputed, its dimension must match
+            if pd.get("symmetry_dim") != sym.dim:
+                return {**claim, "outcome": "refuted", "relation": "symmetry basis differs"}
+            return positive_definite_claims(prob, mu, sym.sparse, _unhex(pd.get("sigma"), "claim.sigma"),
+                                            _unhex(pd.get("lambda_lower"), "claim.lambda_lower"),
+                                            _unhex(pd.get("radius"), "claim.radius"))[name == "residual-covered"]
     if name == "positive-definite":
         S = decode(claim.get("symmetry_basis"), "claim.symmetry_basis")
         if S.ndim != 2 or S.shape[0] != mu.particles.size:
@@ -433,7 +464,7 @@ def _same_span(S: np.ndarray, prob, mu) -> bool:
     return bool(np.linalg.norm(Qs @ Qs.T - Qb @ Qb.T) <= 1e-8)
 
 
-def _same_enclosure(a: Any, b: Any) -> bool:
+def _same_enclosure(a: Any, b: Any, method: str = "arb") -> bool:
     if a is None or b is None:
         return a is None and b is None
     if not (isinstance(a, list) and len(a) == 2):
@@ -441,13 +472,18 @@ def _same_enclosure(a: Any, b: Any) -> bool:
     lo1, hi1 = (_unhex(v, "claim.enclosure") if v not in ("-inf", "inf") else float(v) for v in a)
     lo2, hi2 = (float.fromhex(v) if v not in ("-inf", "inf") else float(v) for v in b)
     scale = max(abs(lo2), abs(hi2), 1e-300)
+    if method == "float-rigorous":
+        # BLAS may sum in another order elsewhere: both intervals are rigorous, so they must overlap, and
+        # the recorded endpoints must lie within a quarter of the recomputed width (the outcome is recomputed)
+        slack = 1e-12 * scale + 0.25 * (hi2 - lo2)
+        return lo1 <= hi2 and lo2 <= hi1 and abs(lo1 - lo2) <= slack and abs(hi1 - hi2) <= slack
     return abs(lo1 - lo2) <= 1e-12 * scale and abs(hi1 - hi2) <= 1e-12 * scale
 
 
 def _expected_verdict(outcomes: dict, cert: dict, prob, mu, residual: float, kind: str) -> set[str]:
     """The verdicts that the recomputed outcomes support (``residual`` and ``kind`` recomputed too)."""
     st = outcomes.get("stationarity")
-    if st == "refuted" or (st != "proved" and residual > cert["tol"]):
+    if st == "refuted" or (st != "proved" and prob.relative_residual(mu) > cert["tol"]):
         return {"not-stationary"}
     search = cert.get("mean_field_search")
     if search is None:
@@ -551,7 +587,10 @@ def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | Non
                 return False
             if claim["name"] == "stationarity" and claim["threshold"] != _hexf(tol):
                 return False
-            if again["outcome"] != claim["outcome"] or not _same_enclosure(claim["enclosure"], again["enclosure"]):
+            if again.get("method", "arb") != claim.get("method", "arb"):
+                return False  # the enclosure method follows from the problem (stationarity_claim, curvature_claim)
+            if again["outcome"] != claim["outcome"] or not _same_enclosure(claim["enclosure"], again["enclosure"],
+                                                                            again.get("method", "arb")):
                 return False
             outcomes[claim["name"]] = claim["outcome"]
 

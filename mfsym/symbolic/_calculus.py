@@ -93,19 +93,20 @@ def concretize(expr: Any, env: dict, functions: dict[Any, Callable], dims: dict[
 def ridge(inner: Ridge) -> InnerCalculus:
     r"""$\psi = \sigma(z_i)$, $z_i = w^\top x_i + b$; $\sigma', \sigma''$ from sympy, in terms of $s_i = \sigma(z_i)$."""
     act = inner.activation
-    w, x = sp.MatrixSymbol("w", d_, 1), sp.MatrixSymbol("x_i", d_, 1)
-    b = sp.Symbol("b", real=True)
+    wn, bn = (list(inner.blocks) + ["b"])[:2]
+    w, x = sp.MatrixSymbol(wn, d_, 1), sp.MatrixSymbol("x_i", d_, 1)
+    b = sp.Symbol(bn, real=True)
     z, s, g = sp.Symbol("z_i", real=True), sp.Symbol("s_i", real=True), sp.Symbol("g_i", real=True)
     f1, f2 = sp.Function("dsigma1"), sp.Function("dsigma2")
     sym = act.symbol
     d1, d2 = act.derivative(1), act.derivative(2)
     functions = {f1: sym + "'", f2: sym + "''"}
     concrete_functions = {f1: sp.Lambda(Z, act.derivative_in_z(1)), f2: sp.Lambda(Z, act.derivative_in_z(2))}
-    names = {x: "x_i", w: "w", z: "z_i", s: "s_i", g: "g_i"}
+    names = {x: "x_i", w: wn, z: "z_i", s: "s_i", g: "g_i"}
     printer_subs = {Z: z, S: s}
     bias = inner.bias
-    blocks = {"w": w, **({"b": b} if bias else {})}
-    block_latex = {"w": r"w \in \mathbb{R}^{d}", **({"b": r"b \in \mathbb{R}"} if bias else {})}
+    blocks = {wn: w, **({bn: b} if bias else {})}
+    block_latex = {wn: rf"{wn} \in \mathbb{{R}}^{{d}}", **({bn: rf"{bn} \in \mathbb{{R}}"} if bias else {})}
 
     def z_build(env):
         val = (env[w].T * env[x])[0, 0]
@@ -113,25 +114,27 @@ def ridge(inner: Ridge) -> InnerCalculus:
 
     lat = lambda e: PaperPrinter().doprint(e.subs(printer_subs))  # noqa: E731  (scalar calculus, by sympy)
     defs = [
-        Definition(z, r"w^{\top} x_i" + (" + b" if bias else ""), z_build, "pre-activation"),
+        Definition(z, rf"{wn}^{{\top}} x_i" + (f" + {bn}" if bias else ""), z_build, "pre-activation"),
         Definition(s, rf"{sym}\left(z_i\right)", lambda env: act.expr.subs(Z, env[z]), "activation"),
     ]
     zero2 = d2 == 0
     D1 = f1(z)
     D2 = sp.S.Zero if zero2 else f2(z)
-    jac = {"w": D1 * x.T}
-    grad = {"w": g * D1 * x}
-    hess = {("w", "w"): g * D2 * x * x.T if not zero2 else sp.ZeroMatrix(d_, d_)}
+    jac = {wn: D1 * x.T}
+    grad = {wn: g * D1 * x}
+    hess = {(wn, wn): g * D2 * x * x.T if not zero2 else sp.ZeroMatrix(d_, d_)}
     if bias:
-        jac["b"] = D1
-        grad["b"] = g * D1
-        hess[("w", "b")] = g * D2 * x if not zero2 else sp.ZeroMatrix(d_, 1)
-        hess[("b", "b")] = g * D2
-    remarks = [rf"{sym}'\left(z_i\right) = {lat(d1)}", rf"{sym}''\left(z_i\right) = {lat(d2)}"]
-    if zero2:
+        jac[bn] = D1
+        grad[bn] = g * D1
+        hess[(wn, bn)] = g * D2 * x if not zero2 else sp.ZeroMatrix(d_, 1)
+        hess[(bn, bn)] = g * D2
+    remarks = [rf"{sym}\left(z_i\right) = {lat(act.expr)}",
+               rf"{sym}'\left(z_i\right) = {lat(d1)}", rf"{sym}''\left(z_i\right) = {lat(d2)}"]
+    piecewise = (sp.Heaviside, sp.Piecewise, sp.sign, sp.Abs, sp.Max, sp.Min)
+    if zero2 or d2.has(*piecewise):
         remarks[-1] += r" \quad \text{(almost everywhere)}"
-    if d1.has(sp.Heaviside):
-        remarks[0] += r" \quad \text{(almost everywhere)}"
+    if d1.has(*piecewise):
+        remarks[1] += r" \quad \text{(almost everywhere)}"
 
     calc = InnerCalculus(blocks, block_latex, [x], r"x_i \in \mathbb{R}^{d}", g, s, rf"{sym}\left(z_i\right)",
                          jac, grad, hess, defs, [], names, functions, concrete_functions, {}, 1, "ridge", remarks)

@@ -9,50 +9,55 @@ attention.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 
 from .._errors import MfsymError
-from ..families import by_name
+from ..families import REGISTRY, by_name
 from ._derivation import LOSSES, derive
 
-FAMILY_NAMES = ("relu", "sigmoid", "tanh", "erf", "attention", "deconvolution")
+#: How each known option is parsed: (argparse keyword arguments, help); an option a new family
+#: introduces is parsed as a string (the factory validates it).
+OPTION_SPECS: dict[str, tuple[dict, str]] = {
+    "d": ({"type": int}, "input / token / spike dimension"),
+    "outputs": ({"type": int}, "output dimension k; 0: fixed output weights (ridge families)"),
+    "tokens": ({"type": int}, "tokens per input"),
+    "kernel": ({"choices": ("gaussian", "dirichlet")}, "deconvolution kernel"),
+    "width": ({}, "gaussian kernel width, e.g. 1/5"),
+    "cutoff": ({"type": int}, "dirichlet kernel cutoff frequency"),
+}
 
-#: The options each family takes, in the order they are listed in error messages.
-APPLIES: dict[str, tuple[str, ...]] = {
-    "relu": ("d", "outputs", "bias"),
-    "sigmoid": ("d", "outputs", "bias"),
-    "tanh": ("d", "outputs", "bias"),
-    "erf": ("d", "outputs", "bias"),
-    "attention": ("d", "outputs", "tokens"),
-    "deconvolution": ("d", "kernel", "width", "cutoff"),
-}
-#: Defaults of the sizes when the option is not given (the derivation is at generic dimension).
-DEFAULTS: dict[str, dict[str, object]] = {
-    "relu": {"d": 2}, "sigmoid": {"d": 2}, "tanh": {"d": 2}, "erf": {"d": 2},
-    "attention": {"d": 2, "outputs": 1, "tokens": 3},
-    "deconvolution": {"d": 2},
-}
-#: Deconvolution options that belong to one kernel only.
-KERNEL_OPTION = {"width": "gaussian", "cutoff": "dirichlet"}
-OPTION_NAMES = ("d", "outputs", "bias", "tokens", "kernel", "width", "cutoff")
+
+def _tables() -> tuple[tuple[str, ...], dict, dict, dict]:
+    names = tuple(REGISTRY)
+    applies = {n: tuple(REGISTRY[n].options) for n in names}
+    defaults = {n: dict(REGISTRY[n].defaults) for n in names}
+    requires = {n: dict(REGISTRY[n].requires) for n in names}
+    return names, applies, defaults, requires
+
+
+#: The registered families, the options each takes (in the order of its factory's signature) and the
+#: defaults of the sizes when an option is not given (the derivation is at generic dimension).
+FAMILY_NAMES, APPLIES, DEFAULTS, REQUIRES = _tables()
+OPTION_NAMES = tuple(dict.fromkeys(k for opts in APPLIES.values() for k in opts))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``mfsym derive FAMILY``; an option that does not apply to FAMILY is an error."""
     parser.description = ("Write the mean-field derivation of a built-in family as a LaTeX article. The formulas"
                           " hold at generic dimension; the sizes only name the instance.")
-    parser.add_argument("family", choices=FAMILY_NAMES, help="built-in family")
-    parser.add_argument("--d", type=int, help="input / token / spike dimension (every family; default: 2)")
-    parser.add_argument("--outputs", type=int,
-                        help="output dimension k; 0: fixed output weights (relu, sigmoid, tanh, erf: default 1;"
-                             " attention: default 1, at least 1)")
-    parser.add_argument("--bias", dest="bias", action="store_true", default=None,
-                        help="relu, sigmoid, tanh, erf: train a bias (default: relu without, the others with)")
-    parser.add_argument("--no-bias", dest="bias", action="store_false", help="relu, sigmoid, tanh, erf: no bias")
-    parser.add_argument("--tokens", type=int, help="attention: tokens per input (default: 3)")
-    parser.add_argument("--kernel", choices=("gaussian", "dirichlet"), help="deconvolution kernel (default: gaussian)")
-    parser.add_argument("--width", help="deconvolution --kernel gaussian: width, e.g. 1/5 (default: 1/5)")
-    parser.add_argument("--cutoff", type=int, help="deconvolution --kernel dirichlet: cutoff frequency (default: 5)")
+    parser.add_argument("family", choices=FAMILY_NAMES, help="registered family")
+    for key in OPTION_NAMES:
+        if key == "bias":
+            parser.add_argument("--bias", dest="bias", action="store_true", default=None,
+                                help=f"{_families_taking('bias')}: train a bias (default: the family's)")
+            parser.add_argument("--no-bias", dest="bias", action="store_false", help="no bias")
+            continue
+        kwargs, text = OPTION_SPECS.get(key, ({}, key))
+        defaults = {n: DEFAULTS[n][key] for n in FAMILY_NAMES if key in DEFAULTS[n]}
+        shown = f" (default: {', '.join(f'{n} {v}' for n, v in defaults.items())})" if defaults else ""
+        parser.add_argument(f"--{key}", dest=key, default=None, help=f"{_families_taking(key)}: {text}{shown}",
+                            **kwargs)
     parser.add_argument("--loss", choices=LOSSES, default="square", help="loss (default: square)")
     parser.add_argument("--latex", metavar="FILE", help="write the LaTeX document here (default: stdout)")
 
@@ -78,14 +83,18 @@ def options_for(family: str, given: dict[str, object]) -> dict[str, object]:
         if key not in takes:
             listed = ", ".join(f"--{k}" for k in takes)
             raise ValueError(f"{_flag(key, value)} applies only to {_families_taking(key)}; {family} takes {listed}")
-    if family == "deconvolution":
-        kernel = given.get("kernel", "gaussian")
-        for key, needs in KERNEL_OPTION.items():
-            if key in given and needs != kernel:
-                listed = ", ".join(f"--{k}" for k in takes if KERNEL_OPTION.get(k, kernel) == kernel)
-                raise ValueError(f"--{key} applies only to deconvolution --kernel {needs};"
-                                 f" deconvolution --kernel {kernel} takes {listed}")
+    for key, (other, needs) in REQUIRES[family].items():
+        current = given.get(other, _factory_default(family, other))
+        if key in given and needs != current:
+            listed = ", ".join(f"--{k}" for k in takes if REQUIRES[family].get(k, (other, current))[1] == current)
+            raise ValueError(f"--{key} applies only to {family} --{other} {needs};"
+                             f" {family} --{other} {current} takes {listed}")
     return {**DEFAULTS[family], **given}
+
+
+def _factory_default(family: str, option: str) -> object:
+    param = inspect.signature(REGISTRY[family].factory).parameters.get(option)
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
 
 
 def _error(message: str) -> int:
