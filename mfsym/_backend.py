@@ -44,6 +44,12 @@ class Backend(abc.ABC):
         """$\\sum_l M(\\theta_j, \\theta_l) v_l$ for ``V`` ``(m, p)`` -> ``(m, p)`` (default: dense)."""
         return np.einsum("jalb,lb->ja", self.interaction(P, c), V)
 
+    def hvp(self, P: FloatArray, c: FloatArray, V: FloatArray) -> FloatArray:
+        """Data part of the particle Hessian-vector product: $c_j\\nabla^2 J(\\theta_j) v_j
+        + c_j\\sum_l M(\\theta_j, \\theta_l) c_l v_l$ for ``V`` ``(m, p)`` -> ``(m, p)`` (default: dense)."""
+        H = self.potential(P, c, P, 2)[2]
+        return c[:, None] * (np.einsum("jab,jb->ja", H, V) + self.interaction_matvec(P, c, c[:, None] * V))
+
 
 def _chunks(Q: int, per_row: int, budget: int = 1 << 20):
     step = max(1, budget // max(per_row, 1))
@@ -64,41 +70,41 @@ class SampleBackend(Backend):
                 raise DataError("Y: the logistic loss expects labels in {-1, +1}")
         self._per_row = self.n * (family.out_dim + int(np.prod(family.input_shape)) + family.p)
 
-    def prediction(self, P: FloatArray, c: FloatArray) -> FloatArray:
-        """$f_\\mu(x_i)$: ``(n, k)``."""
+    def prediction(self, P: FloatArray, c: FloatArray, offset: FloatArray | None = None) -> FloatArray:
+        """$f_\\mu(x_i)$ (plus the output bias ``offset`` ``(k,)`` if given): ``(n, k)``."""
         # one-entry memo keyed on the values of (P, c): a flow step asks for the loss and then the
         # velocity at the same particles (mfsym.dynamics.flow)
         memo = getattr(self, "_memo", None)
         if memo is not None and np.array_equal(memo[0], P) and np.array_equal(memo[1], c):
-            return memo[2].copy()
+            return memo[2].copy() if offset is None else memo[2] + offset
         out = np.zeros((self.n, self.family.out_dim))
         for s in _chunks(P.shape[0], self._per_row):
             out += np.einsum("q,qnk->nk", c[s], self.family.phi(P[s], self.X))
         self._memo = (P.copy(), c.copy(), out.copy())
-        return out
+        return out if offset is None else out + offset
 
-    def residual(self, P: FloatArray, c: FloatArray) -> FloatArray:
+    def residual(self, P: FloatArray, c: FloatArray, offset: FloatArray | None = None) -> FloatArray:
         """$r_i = \\partial_f \\ell(f_\\mu(x_i), y_i)$: ``(n, k)``."""
-        f = self.prediction(P, c)
+        f = self.prediction(P, c, offset)
         if self.loss == "square":
             return f - self.Y
         return -self.Y * sps.expit(-self.Y * f)
 
-    def curvature(self, P: FloatArray, c: FloatArray) -> FloatArray:
+    def curvature(self, P: FloatArray, c: FloatArray, offset: FloatArray | None = None) -> FloatArray:
         """$\\partial^2_f \\ell$ per sample as a ``(n, k)`` diagonal."""
         if self.loss == "square":
             return np.ones((self.n, self.family.out_dim))
-        f = self.prediction(P, c)
+        f = self.prediction(P, c, offset)
         return sps.expit(f) * sps.expit(-f)
 
-    def risk(self, P, c):
-        f = self.prediction(P, c)
+    def risk(self, P, c, offset=None):
+        f = self.prediction(P, c, offset)
         if self.loss == "square":
             return float(0.5 * np.sum((f - self.Y) ** 2) / self.n)
         return float(np.mean(np.logaddexp(0.0, -self.Y * f)))
 
-    def potential(self, P, c, T, order):
-        Un = self.residual(P, c) / self.n
+    def potential(self, P, c, T, order, offset=None):
+        Un = self.residual(P, c, offset) / self.n
         fam, Q = self.family, T.shape[0]
         J = np.empty(Q)
         G = np.empty((Q, fam.p)) if order >= 1 else None
@@ -115,6 +121,20 @@ class SampleBackend(Backend):
             if order >= 2:
                 H[s] = fam.hessian_contract(T[s], self.X, Un)
         return J, G, H
+
+    def hvp(self, P, c, V, offset=None):
+        # matrix-free (Pearlmutter 1994): the interaction is a jvp then a vjp, the potential part a forward
+        # derivative of the vjp; about four particle-gradient passes, never a (p, p) block per particle
+        fam, X = self.family, self.X
+        Un = self.residual(P, c, offset) / self.n
+        t = np.zeros((self.n, fam.out_dim))
+        for s in _chunks(P.shape[0], self._per_row):
+            t += np.einsum("q,qnk->nk", c[s], fam.jvp(P[s], X, V[s]))
+        Wn = self.curvature(P, c) * t / self.n
+        out = np.empty_like(P)
+        for s in _chunks(P.shape[0], self._per_row):
+            out[s] = fam.hvp_contract(P[s], X, Un, V[s]) + fam.vjp(P[s], X, Wn)
+        return c[:, None] * out
 
     def interaction(self, P, c):
         Jac = self.family.jacobian(P, self.X)  # (m, n, k, p)

@@ -377,6 +377,7 @@ class PopulationBallProblem:
         return g
 
     particle_gradient_norm = BallProblem.particle_gradient_norm
+    relative_residual = BallProblem.relative_residual
 
     def quadratic_form(self, V):
         raise Undecided("curvature enclosures are not implemented for population data")

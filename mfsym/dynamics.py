@@ -118,7 +118,8 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
     with $c_j = 1/m$ it is $\\dot\\theta = -m\\nabla F$ and tends to the Wasserstein gradient flow
     $\\partial_t\\mu = \\mathrm{div}(\\mu\\nabla J_\\mu)$ as $m \\to \\infty$ (Chizat & Bach 2018, §2).
     Particles with $c_j = 0$ do not act on the model; they move as **test particles** in the field,
-    with sign $+1$ (the frozen-field escape dynamics of docs/mathematics.md, escaping sets).
+    with sign $+1$ (the frozen-field escape dynamics of docs/mathematics.md, escaping sets). An output bias
+    $\\beta$ (``mu.offset``) flows with them, $\\dot\\beta = -\\partial_\\beta L = -\\frac1n\\sum_i r_i$.
 
     Time stepping is explicit Euler, $\\theta_j \\leftarrow \\theta_j - h\\,\\mathrm{sign}(c_j)\\nabla J_\\mu(\\theta_j)$.
     With ``adaptive=True`` (default) a trial step is accepted only if the loss does not increase and
@@ -170,18 +171,34 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
     c = mu.masses
     sign = np.where(c < 0, -1.0, 1.0)[:, None]
     live = c != 0
+    # an output bias is one more row of the state, with velocity -mean residual (weight 1 in the metric)
+    biased = mu.offset is not None
+
+    def at(P: FloatArray) -> Measure:
+        return Measure(mu.family, P[:-1], c, P[-1, :mu.family.out_dim]) if biased else Measure(mu.family, P, c)
 
     def loss_at(P: FloatArray) -> float:
         if not np.all(np.isfinite(P)):
             return np.inf
-        return prob.loss(Measure(mu.family, P, c))
+        return prob.loss(at(P))
 
     def grad_at(P: FloatArray) -> tuple[FloatArray, float]:
-        G = prob.grad_potential(Measure(mu.family, P, c), P)
+        nu = at(P)
+        G = prob.grad_potential(nu, nu.particles)
         vn = float(np.max(np.linalg.norm(G[live], axis=1))) if live.any() else 0.0
+        if biased:
+            gb = np.zeros((1, mu.family.p))
+            gb[0, :mu.family.out_dim] = prob.offset_gradient(nu)
+            G = np.vstack([G, gb])
+            vn = max(vn, float(np.linalg.norm(gb)))
         return G, vn
 
-    P = mu.particles.copy()
+    if biased:
+        sign = np.vstack([sign, [[1.0]]])
+        P = np.vstack([mu.particles, np.zeros((1, mu.family.p))])
+        P[-1, :mu.family.out_dim] = mu.offset
+    else:
+        P = mu.particles.copy()
     L = loss_at(P)
     G, vn = grad_at(P)
     losses, times, vnorms = [L], [0.0], [vn]
@@ -227,7 +244,8 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
     if snap_steps[-1] != k:
         snaps.append(P.copy())
         snap_steps.append(k)
-    return Trajectory(np.array(losses), np.array(times), np.array(vnorms), mu.copy(particles=P), np.stack(snaps),
+    final, snaps = (at(P), [s[:-1] for s in snaps]) if biased else (mu.copy(particles=P), snaps)
+    return Trajectory(np.array(losses), np.array(times), np.array(vnorms), final, np.stack(snaps),
                       np.array(snap_steps, dtype=int), stopped, rejected)
 
 
@@ -235,7 +253,11 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
 class _Objective:
     """$F$ restricted to the particles with $c_j \\ne 0$, in the mass-weighted coordinates
     $y_j = \\sqrt{|c_j|}\\,\\theta_j$ (the metric of the flow), so that $\\nabla_y F = \\sqrt{|c_j|}\\,
-    \\mathrm{sign}(c_j)\\nabla J(\\theta_j)$ and $\\nabla^2_y F = D^{-1/2} \\nabla^2 F D^{-1/2}$."""
+    \\mathrm{sign}(c_j)\\nabla J(\\theta_j)$ and $\\nabla^2_y F = D^{-1/2} \\nabla^2 F D^{-1/2}$.
+
+    With an output bias the objective is profiled, $\\tilde F(\\theta) = \\min_\\beta F(\\theta, \\beta)$: every measure
+    carries $\\beta^*(\\theta)$ (``Problem.profiled_offset``), so $\\partial_\\beta F = 0$ throughout, $\\nabla\\tilde F =
+    \\nabla_\\theta F$ there and the Hessian is the Schur complement that ``Problem.particle_hessian`` returns."""
 
     def __init__(self, prob: Problem, mu: Measure):
         self.prob, self.mu = prob, mu
@@ -243,15 +265,18 @@ class _Objective:
         self.c = mu.masses[self.live]
         self.root = np.sqrt(np.abs(self.c))[:, None]
         self.shape = (int(self.live.sum()), mu.family.p)
-        self.sub = Measure(mu.family, mu.particles[self.live], self.c)
+        self.sub = Measure(mu.family, mu.particles[self.live], self.c, mu.offset)
+
+    def _profiled(self, nu: Measure) -> Measure:
+        return nu if nu.offset is None else nu.copy(offset=self.prob.profiled_offset(nu))
 
     def measure(self, y: FloatArray) -> Measure:
-        return self.sub.copy(particles=y.reshape(self.shape) / self.root)
+        return self._profiled(self.sub.copy(particles=y.reshape(self.shape) / self.root))
 
     def full(self, y: FloatArray) -> Measure:
         P = self.mu.particles.copy()
         P[self.live] = y.reshape(self.shape) / self.root
-        return self.mu.copy(particles=P)
+        return self._profiled(self.mu.copy(particles=P))
 
     def y0(self) -> FloatArray:
         return (self.sub.particles * self.root).ravel()
@@ -311,7 +336,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
                dense: bool | None = None) -> Measure:
     """Refine ``mu`` to a stationary point: $\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every $c_j \\ne 0$.
 
-    Masses are kept; particles with $c_j = 0$ do not enter $F$ and are returned unchanged. The
+    Masses are kept; particles with $c_j = 0$ do not enter $F$ and are returned unchanged; an output bias
+    (``mu.offset``) is optimised with the particles (profiled: it is always at its optimum given them). The
     particles are moved in the mass-weighted coordinates $y_j = \\sqrt{|c_j|}\\theta_j$ (the metric of
     :func:`flow`), with the exact particle gradient and Hessian (docs/mathematics.md, Hessians):
 

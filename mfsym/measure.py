@@ -17,10 +17,12 @@ class Measure:
     """Particles $\\theta_1..\\theta_m$ ``(m, p)`` with real masses $c_1..c_m$ ``(m,)`` (default $1/m$).
 
     Signed masses stand for fixed output signs (Du et al. 2018); families with trained outputs use
-    positive masses. The model is $f_\\mu(x) = \\sum_j c_j \\varphi(\\theta_j; x)$.
+    positive masses. The model is $f_\\mu(x) = \\sum_j c_j \\varphi(\\theta_j; x)$, plus a trained output
+    bias $\\beta$ ``(k,)`` when ``offset`` is given: $f_{\\mu,\\beta}(x) = \\sum_j c_j\\varphi(\\theta_j; x) + \\beta$
+    (``offset=None``: no output bias, the default).
     """
 
-    def __init__(self, family: Family, particles: Any, masses: Any = None):
+    def __init__(self, family: Family, particles: Any, masses: Any = None, offset: Any = None):
         if not isinstance(family, Family):
             raise MeasureError(f"family: expected an mfsym Family, got {type(family).__name__}")
         self.family = family
@@ -40,15 +42,22 @@ class Measure:
                 raise MeasureError(f"masses: expected shape ({m},) to match {m} particles, got {c.shape}")
         self.particles: Particles = P
         self.masses: Masses = c
+        self.offset: FloatArray | None = None
+        if offset is not None:
+            b = as_float_array(offset, "offset", MeasureError, ndim=(0, 1)).reshape(-1)
+            if b.shape != (family.out_dim,):
+                raise MeasureError(f"offset: expected the output bias of shape ({family.out_dim},) for a family with "
+                                   f"{family.out_dim} output(s), got shape {np.shape(offset)}")
+            self.offset = b
 
     @classmethod
-    def from_blocks(cls, family: Family, masses: Any = None, **blocks: Any) -> "Measure":
-        """Build a measure from per-block arrays with a leading particle dimension m."""
+    def from_blocks(cls, family: Family, masses: Any = None, offset: Any = None, **blocks: Any) -> "Measure":
+        """Build a measure from per-block arrays with a leading particle dimension m (and an output bias)."""
         try:
             P = family.pack(**blocks)
         except Exception as exc:
             raise MeasureError(str(exc)) from None
-        return cls(family, P, masses)
+        return cls(family, P, masses, offset)
 
     @property
     def m(self) -> int:
@@ -60,10 +69,12 @@ class Measure:
         """Block views ``{name: (m, *shape)}``."""
         return self.family.unpack(self.particles)
 
-    def copy(self, particles: Any = None, masses: Any = None) -> "Measure":
-        """A new measure of the same family, optionally with new particles or masses."""
+    def copy(self, particles: Any = None, masses: Any = None, offset: Any = None) -> "Measure":
+        """A new measure of the same family (and output bias), optionally with new particles, masses or bias."""
+        if offset is None and self.offset is not None:
+            offset = self.offset.copy()
         return Measure(self.family, self.particles.copy() if particles is None else particles,
-                       self.masses.copy() if masses is None else masses)
+                       self.masses.copy() if masses is None else masses, offset)
 
     def total_mass(self) -> float:
         """$\\sum_j c_j$."""
@@ -71,8 +82,9 @@ class Measure:
 
     def save(self, path: str | Path) -> None:
         """Write particles and masses (and block names for reference) to an ``.npz`` file."""
+        extra = {} if self.offset is None else {"offset": self.offset}
         np.savez(path, particles=self.particles, masses=self.masses,
-                 blocks=np.array(list(self.family.blocks)), family=np.array(self.family.name))
+                 blocks=np.array(list(self.family.blocks)), family=np.array(self.family.name), **extra)
 
     @classmethod
     def load(cls, family: Family, path: str | Path) -> "Measure":
@@ -83,16 +95,17 @@ class Measure:
                 data = {k: z[k] for k in z.files}
         except (OSError, ValueError) as exc:
             raise MeasureError(f"path: could not read a measure from {str(path)!r} ({exc})") from None
-        masses = data.get("masses")
+        masses, offset = data.get("masses"), data.get("offset")
         saved = str(data["family"]) if "family" in data else None
         if saved is not None and saved != family.name:
             raise MeasureError(f"path: {str(path)!r} holds a measure of family {saved!r}, expected {family.name!r}")
         if "particles" in data:
-            return cls(family, data["particles"], masses)
+            return cls(family, data["particles"], masses, offset)
         if all(k in data for k in family.blocks):
-            return cls.from_blocks(family, masses, **{k: data[k] for k in family.blocks})
+            return cls.from_blocks(family, masses, offset, **{k: data[k] for k in family.blocks})
         raise MeasureError(f"path: {str(path)!r} has arrays {sorted(data)}; expected 'particles' (and 'masses') "
                            f"or one array per block {list(family.blocks)}")
 
     def __repr__(self) -> str:
-        return f"Measure({self.family.name}, m={self.m}, total mass {self.total_mass():.4g})"
+        bias = "" if self.offset is None else f", output bias {np.array2string(self.offset, precision=4)}"
+        return f"Measure({self.family.name}, m={self.m}, total mass {self.total_mass():.4g}{bias})"

@@ -414,6 +414,17 @@ def general_gap(rp: ReducedPotential, restarts: int, samples: int, rng: np.rando
                extras={"grad_norm_at_min": float(np.linalg.norm(rp.prob.grad_potential(rp.mu, x[None])[0]))})
 
 
+def _offset_condition(prob: Problem, mu: Measure, g: Gap) -> Gap:
+    """Add the output bias's optimality condition $\frac1n\sum_i r_i = 0$ to the gap."""
+    db = float(np.linalg.norm(prob.offset_gradient(mu)))
+    extras = {**g.extras, "offset_gradient": db}
+    if not db > g.value:
+        return dataclasses.replace(g, extras=extras)
+    note = (g.note + "; " if g.note else "") + (f"the output bias is not optimal: |mean residual| = {db:.3e} exceeds "
+                                                f"the family's gap {g.value:.3e}")
+    return dataclasses.replace(g, value=db, note=note, extras=extras)
+
+
 def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 0, restarts: int = 12,
         samples: int = 4096) -> Gap:
     r"""The global-optimality gap of $\mu$ (docs/mathematics.md, global optimality) by a global search.
@@ -436,6 +447,9 @@ def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 
         ``value`` $= \sup_\eta|G_\mu(\eta)|_F$ (output-linear, limits at infinity included),
         $-\min_{|\theta|=1}J_\mu$ / $\max J_\mu$ / $\max|J_\mu|$ (homogeneous, by the masses' signs),
         or $\max(0, -\min J_\mu)$ over a box (general); ``witness``, ``at_infinity``, ``method``.
+        With a trained output bias $\beta$ (``mu.offset``) the problem is convex in $(\mu, \beta)$ jointly, and
+        a global minimizer also needs $\partial_\beta L = \frac1n\sum_i r_i = 0$: ``value`` is the larger of the
+        family's gap and $|\frac1n\sum_i r_i|$ (``extras["offset_gradient"]``).
 
     References
     ----------
@@ -447,6 +461,8 @@ def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 
     rp = ReducedPotential(prob, mu)
     search = {"homogeneous": homogeneous_gap, "output-linear": output_linear_gap}.get(rp.kind, general_gap)
     g = search(rp, restarts, samples, rng)
+    if mu.offset is not None:
+        g = _offset_condition(prob, mu, g)
     if g.witness is None:
         return g
     from .._display import named_blocks

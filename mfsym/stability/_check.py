@@ -112,7 +112,12 @@ class Report:
     verdict : Verdict
         "global-minimizer", "unstable", "not-stationary" or "inconclusive" (a str enum).
     residual : float
-        $\\max_j |\\nabla J_\\mu(\\theta_j)|$.
+        The raw residual $\\max_j |\\nabla J_\\mu(\\theta_j)|$ (and $|\\partial_\\beta L|$ with an output bias).
+    relative_residual : float
+        The scale-free residual that ``tol`` is compared with (``Problem.relative_residual``).
+    refinement : dict or None
+        With ``refine=True``: what the bounded polishing did (``accepted``, ``displacement``, ``max_move``,
+        ``loss_before``/``loss_after``, residuals before and after, ``message``).
     finite_width : FiniteWidth or None
     mean_field : MeanField or None
     certificate : dict
@@ -129,6 +134,8 @@ class Report:
     certificate: dict
     reasons: list[str]
     problem: Any = field(repr=False, default=None)
+    relative_residual: float = float("nan")
+    refinement: dict | None = None
 
     @property
     def message(self) -> str:
@@ -138,6 +145,7 @@ class Report:
     def to_dict(self) -> dict:
         """JSON-able summary with the certificate."""
         return {"verdict": self.verdict.value, "message": self.message, "residual": self.residual, "tol": self.tol,
+                "relative_residual": _num(self.relative_residual), "refinement": self.refinement,
                 "finite_width": None if self.finite_width is None else self.finite_width.to_dict(),
                 "mean_field": None if self.mean_field is None else self.mean_field.to_dict(),
                 "reasons": self.reasons, "certificate": self.certificate}
@@ -149,7 +157,10 @@ class Report:
     def summary(self) -> str:
         """A few plain-text lines."""
         lines = [f"verdict: {self.verdict.value} -- {self.message}",
-                 f"stationarity residual max_j |grad J(theta_j)| = {self.residual:.3e} (tol {self.tol:.1e})"]
+                 f"stationarity: relative residual {self.relative_residual:.3e} (tol {self.tol:.1e}); raw "
+                 f"max_j |grad J(theta_j)| = {self.residual:.3e}"]
+        if self.refinement is not None:
+            lines.append(f"refine: {self.refinement['message']}")
         fw = self.finite_width
         if fw is not None:
             lines.append(f"finite width: {fw.classification} ({'certified' if fw.certified else 'numerical'}), "
@@ -257,8 +268,57 @@ def _finite_width(prob, mu, spec: Spectrum, claims: list, bits: int, reasons: li
     return FiniteWidth(cls, certified, spec.lambda_min, spec.lambda_max, sym.dim, spec, note)
 
 
+def _displacement(prob: Problem, before: Measure, after: Measure) -> float:
+    """$\\max_{j,B} |\\Delta\\theta_{j,B}| / s_B$ (and $|\\Delta\\beta| / S$): the move in units of the weight scale
+    of each block ($s_B$, $S$ as in ``Problem.stationarity_weights``)."""
+    scales, S = prob.weight_scales(before)
+    live = before.masses != 0
+    out = 0.0
+    if live.any():
+        for b, key in enumerate(prob.family.blocks):
+            s = prob.family.block_slice(key)
+            move = np.linalg.norm(after.particles[live][:, s] - before.particles[live][:, s], axis=1)
+            out = max(out, float(np.max(move)) / scales[b])
+    if before.offset is not None and after.offset is not None:
+        out = max(out, float(np.linalg.norm(after.offset - before.offset)) / S)
+    return out
+
+
+def _refine(prob: Problem, mu: Measure, tol: float, max_move: float) -> tuple[Measure, dict]:
+    """Polish ``mu`` with :func:`mfsym.stationary`; keep the result only if it moved at most ``max_move``."""
+    import warnings
+
+    from ..dynamics import stationary
+
+    rel0, raw0, loss0 = prob.relative_residual(mu), prob.residual(mu), prob.loss(mu)
+    info = {"accepted": False, "displacement": 0.0, "max_move": max_move, "loss_before": loss0, "loss_after": loss0,
+            "residual_before": raw0, "relative_residual_before": rel0, "residual_after": raw0,
+            "relative_residual_after": rel0}
+    if rel0 <= tol:
+        info["message"] = f"not needed: the relative residual {rel0:.3e} is already <= tol {tol:.1e}; nothing moved"
+        return mu, info
+    W, wb = prob.stationarity_weights(mu)
+    worst_weight = max(float(np.max(W)) if W.size else 0.0, wb, 1e-300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        nu = stationary(prob, mu, tol=max(0.1 * tol / worst_weight, 1e-15))
+    move = _displacement(prob, mu, nu)
+    rel1, raw1, loss1 = prob.relative_residual(nu), prob.residual(nu), prob.loss(nu)
+    info.update({"displacement": move, "loss_after": loss1, "residual_after": raw1, "relative_residual_after": rel1})
+    if move > max_move:
+        info["message"] = (f"would need to move further: the nearest stationary point found is {move:.3g} away "
+                           f"(relative to the weight scale) > max_move {max_move:g}; the given point was checked "
+                           f"unchanged (raise max_move to accept it; loss {loss0:.6g} -> {loss1:.6g})")
+        return mu, info
+    info["accepted"] = True
+    info["message"] = (f"moved by {move:.3g} (relative to the weight scale, max_move {max_move:g}); loss {loss0:.6g} -> "
+                       f"{loss1:.6g}; relative residual {rel0:.3e} -> {rel1:.3e}; the refined point was checked")
+    return nu, info
+
+
 def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | None = None, seed: int = 0,
-          precision_bits: int = DEFAULT_PRECISION, escaping: bool = True, restarts: int = 12) -> Report:
+          precision_bits: int = DEFAULT_PRECISION, escaping: bool = True, restarts: int = 12,
+          refine: bool = False, max_move: float = 0.05) -> Report:
     """Decide whether ``mu`` is stationary, a global minimizer, or unstable as a measure (docs/stability.md).
 
     Parameters
@@ -266,7 +326,10 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     prob : Problem
     mu : Measure
     tol : float
-        Stationarity tolerance on $\\max_j|\\nabla J_\\mu(\\theta_j)|$.
+        Stationarity tolerance on the scale-free residual ``prob.relative_residual(mu)``: the largest
+        $|c_j|\\,s_B\\,|\\nabla_{\\theta_B} J_\\mu(\\theta_j)| / S^2$ over particles and blocks (and the output bias),
+        the same whichever way masses and output weights share a factor and whatever the scale of data
+        and weights (see docs/conventions.md); the raw $\\max_j|\\nabla J_\\mu(\\theta_j)|$ is reported too.
     gap_tol : float, optional
         Gap below which the point is reported a global minimizer (default ``tol``).
     seed : int
@@ -277,6 +340,12 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
         Build the escaping sets of an unstable point.
     restarts : int
         Local runs of the global search (``mf.meanfield.gap``).
+    refine : bool
+        First polish the point with :func:`mfsym.stationary`, and check the polished point only if no block
+        moved by more than ``max_move`` times its weight scale; otherwise check the given point and say
+        how far it would need to move (``Report.refinement``).
+    max_move : float
+        Largest accepted displacement, relative to the weight scale of each block (> 0).
 
     Returns
     -------
@@ -300,6 +369,12 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     seed = positive_int(seed, "seed", CertificateError, minimum=0)
     if not isinstance(escaping, bool):
         raise CertificateError(f"escaping: expected True or False, got {escaping!r}")
+    if not isinstance(refine, bool):
+        raise CertificateError(f"refine: expected True or False, got {refine!r}")
+    max_move = _positive_float(max_move, "max_move")
+    refinement = None
+    if refine:
+        mu, refinement = _refine(prob, mu, tol, max_move)
 
     reasons: list[str] = []
     claims: list[dict] = []
@@ -308,17 +383,21 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
             "problem": spec, "tol": tol, "gap_tol": gap_tol}
     cert["inputs_sha256"] = C.inputs_digest(cert)
     residual = prob.residual(mu)
+    relative = prob.relative_residual(mu)
     cert["residual_float"] = residual
     fw = mfd = None
     with precision(precision_bits):
         st = C.stationarity_claim(prob, mu, tol)
         claims.append(st)
-        stationary = residual <= tol if st["outcome"] == "undecided" else st["outcome"] == "proved"
+        stationary = relative <= tol if st["outcome"] == "undecided" else st["outcome"] == "proved"
         if st["outcome"] == "undecided":
-            reasons.append(f"stationarity residual not enclosed ({st['reason']}); using the float value {residual:.3e}")
+            reasons.append(f"stationarity residual not enclosed ({st['reason']}); using the float value {relative:.3e}")
         if not stationary:
             verdict = Verdict.NOT_STATIONARY
-            reasons.append(f"stationarity residual {residual:.3e} > tol {tol:.1e}: refine with `mf.stationary` first")
+            hint = ("" if refinement is None or refinement["accepted"] or "would need" not in refinement["message"]
+                    else f" (refine=True: {refinement['message']})")
+            reasons.append(f"relative stationarity residual {relative:.3e} > tol {tol:.1e} (raw max_j |grad J| = "
+                           f"{residual:.3e}): polish with `check(..., refine=True)` or `mf.stationary` first" + hint)
         else:
             sp_ = spectrum(prob, mu, seed=seed)
             fw = _finite_width(prob, mu, sp_, claims, precision_bits, reasons)
@@ -328,7 +407,7 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
                                                           "certified": fw.certified,
                                                           "lambda_min": fw.lambda_min, "lambda_max": fw.lambda_max,
                                                           "symmetry_dim": fw.symmetry_dim}})
-    return Report(verdict, residual, tol, fw, mfd, cert, reasons, prob)
+    return Report(verdict, residual, tol, fw, mfd, cert, reasons, prob, relative, refinement)
 
 
 def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, cert):
