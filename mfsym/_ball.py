@@ -189,7 +189,11 @@ class Program:
         slots: dict[sp.Basic, int] = {s: i for i, s in enumerate(self.inputs)}
         self.code: list[tuple] = []
         self.n_slots = len(self.inputs)
+        self._conds: dict[sp.Basic, tuple] = {}
         for sym, e in replacements:
+            if isinstance(e, (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction)):
+                self._conds[sym] = self._condition(e, slots)   # a shared Piecewise condition
+                continue
             slots[sym] = self._emit(e, slots)
         self.outputs = [self._emit(e, slots) for e in reduced]
 
@@ -233,6 +237,8 @@ class Program:
 
     def _condition(self, cond: Any, slots: dict) -> tuple:
         """A Piecewise condition as a three-valued test: ('true',), (rel, slot of lhs - rhs), ('and'|'or', [..])."""
+        if cond in getattr(self, "_conds", {}):
+            return self._conds[cond]
         if cond is sp.true or cond is True:
             return ("true",)
         if cond is sp.false or cond is False:

@@ -69,8 +69,9 @@ def _pull_positive(expr: sp.Matrix, t: sp.Symbol) -> sp.Matrix:
 def _lambdify(args: list, exprs: list):
     """Vectorised numpy callables of derivative formulas; Dirac terms of piecewise neurons (which vanish
     almost everywhere) are dropped, ``Heaviside`` is the numpy step, ``erf`` scipy's."""
-    clean = [sp.sympify(e).replace(sp.DiracDelta, lambda *a: sp.S.Zero) for e in exprs]
-    return sp.lambdify(args, clean, modules=NUMERIC_MODULES)
+    single = not isinstance(exprs, (list, tuple))
+    clean = [sp.sympify(e).replace(sp.DiracDelta, lambda *a: sp.S.Zero) for e in ([exprs] if single else exprs)]
+    return sp.lambdify(args, clean[0] if single else clean, modules=NUMERIC_MODULES)
 
 
 class CustomFamily(Family):

@@ -113,7 +113,10 @@ def _unhex(s: Any, name: str) -> float:
 _SREPR_NAMES = {"Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Max", "Min", "Heaviside", "Abs",
                 "exp", "log", "tanh", "erf", "sin", "cos", "tan", "atan", "asin", "acos", "atan2", "sinh", "cosh",
                 "sign", "pi", "E", "Half", "One", "NegativeOne", "Zero", "ImmutableDenseMatrix", "MutableDenseMatrix",
-                "Matrix", "True", "False", "real", "positive", "precision", "sqrt", "DiracDelta"}
+                "Matrix", "True", "False", "real", "positive", "precision", "sqrt", "DiracDelta",
+                "Piecewise", "ExprCondPair", "StrictGreaterThan", "GreaterThan", "StrictLessThan", "LessThan",
+                "Equality", "Unequality", "And", "Or", "Not", "BooleanTrue", "BooleanFalse", "erfc", "atanh",
+                "asinh", "acosh", "true", "false"}
 
 
 def _safe_sympify(text: Any, name: str):
@@ -127,7 +130,10 @@ def _safe_sympify(text: Any, name: str):
     if re.search(r"[^A-Za-z_0-9'(),.=\[\]\s+-]", stripped):
         raise CertificateError(f"{name}: unexpected characters in the expression")
     namespace = {k: getattr(sp, k) for k in _SREPR_NAMES if hasattr(sp, k)}
-    namespace.update({"True": True, "False": False, "Half": sp.S.Half, "One": sp.S.One,
+    namespace["ExprCondPair"] = sp.functions.elementary.piecewise.ExprCondPair
+    namespace.update({"BooleanTrue": lambda: sp.true, "BooleanFalse": lambda: sp.false, "true": sp.true,
+                      "false": sp.false,
+                      "True": True, "False": False, "Half": sp.S.Half, "One": sp.S.One,
                       "NegativeOne": sp.S.NegativeOne, "Zero": sp.S.Zero})
     try:
         return eval(text, {"__builtins__": {}}, namespace)  # noqa: S307 - names checked above
