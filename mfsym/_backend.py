@@ -124,16 +124,17 @@ class SampleBackend(Backend):
 
     def hvp(self, P, c, V, offset=None):
         # matrix-free (Pearlmutter 1994): the interaction is a jvp then a vjp, the potential part a forward
-        # derivative of the vjp; about four particle-gradient passes, never a (p, p) block per particle
+        # derivative of the vjp fused with the interaction vjp (Family.hvp_and_vjp); two passes over the
+        # particles, never a (p, p) block per particle
         fam, X = self.family, self.X
         Un = self.residual(P, c, offset) / self.n
         t = np.zeros((self.n, fam.out_dim))
         for s in _chunks(P.shape[0], self._per_row):
             t += np.einsum("q,qnk->nk", c[s], fam.jvp(P[s], X, V[s]))
-        Wn = self.curvature(P, c) * t / self.n
+        Wn = self.curvature(P, c, offset) * t / self.n
         out = np.empty_like(P)
         for s in _chunks(P.shape[0], self._per_row):
-            out[s] = fam.hvp_contract(P[s], X, Un, V[s]) + fam.vjp(P[s], X, Wn)
+            out[s] = fam.hvp_and_vjp(P[s], X, Un, V[s], Wn)
         return c[:, None] * out
 
     def interaction(self, P, c):

@@ -190,6 +190,13 @@ class Family(abc.ABC):
         """
         return np.einsum("qab,qb->qa", self.hessian_contract(thetas, X, U), V, optimize=True)
 
+    def hvp_and_vjp(self, thetas: FloatArray, X: FloatArray, U: FloatArray, V: FloatArray,
+                    U2: FloatArray | None) -> FloatArray:
+        """``hvp_contract(thetas, X, U, V) + vjp(thetas, X, U2)`` (``U2`` None: the first term) -> ``(Q, p)``;
+        the particle HVP needs both at the same particles, which families can share one pass for."""
+        out = self.hvp_contract(thetas, X, U, V)
+        return out if U2 is None else out + self.vjp(thetas, X, U2)
+
     @abc.abstractmethod
     def componentwise(self) -> Componentwise:
         """The expanded componentwise sympy neuron at this family's concrete sizes."""

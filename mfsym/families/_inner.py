@@ -242,6 +242,16 @@ class InnerMap(abc.ABC):
         """$\\sum_i \\sum_j w_{qij} \\nabla^2_\\eta \\psi_j(\\eta_q; x_i)\\, v_q$ -> ``(Q, p_eta)``."""
         return np.einsum("qab,qb->qa", self.hessian_contract(eta, X, W), V, optimize=True)
 
+    def value_and_jvp(self, eta: FloatArray, X: FloatArray, V: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``(value(eta, X), jvp(eta, X, V))``; maps override it to share work between the two."""
+        return self.value(eta, X), self.jvp(eta, X, V)
+
+    def hvp_parts(self, eta: FloatArray, X: FloatArray, W: FloatArray, V: FloatArray,
+                  W2: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """``(hvp_contract(eta, X, W, V), value(eta, X), jvp(eta, X, V), vjp(eta, X, W2))``: what the block
+        chain rule's Hessian-vector product needs from the inner map; maps override it to share one evaluation."""
+        return self.hvp_contract(eta, X, W, V), self.value(eta, X), self.jvp(eta, X, V), self.vjp(eta, X, W2)
+
     @abc.abstractmethod
     def componentwise(self, params: dict[str, sp.Matrix], x: sp.Matrix) -> sp.Matrix:
         """$\\psi$ as a ``(q, 1)`` sympy Matrix in the given component symbols."""
@@ -301,6 +311,18 @@ class Ridge(InnerMap):
         Xa = self._aug(X)
         d2 = self.activation.numeric_derivatives(2)[2](eta @ Xa.T)
         return (W[..., 0] * d2 * (V @ Xa.T)) @ Xa
+
+    def value_and_jvp(self, eta, X, V):
+        Xa = self._aug(X)
+        s, d1 = self.activation.evaluate(eta @ Xa.T, 1)
+        return s[..., None], (d1 * (V @ Xa.T))[..., None]
+
+    def hvp_parts(self, eta, X, W, V, W2):
+        # one preactivation, one evaluation of sigma and its two derivatives for the three products
+        Xa = self._aug(X)
+        s, d1, d2 = self.activation.evaluate(eta @ Xa.T, 2)
+        zd = V @ Xa.T
+        return (W[..., 0] * d2 * zd) @ Xa, s[..., None], (d1 * zd)[..., None], (W2[..., 0] * d1) @ Xa
 
     def componentwise(self, params, x):
         z = (params["w"].T * x)[0, 0] + (params["b"] if self.bias else 0)

@@ -105,10 +105,9 @@ class NeuronFamily(Family):
         """$D\\varphi(\\theta_q; x_i)[v_q] = V_A\\psi + A\\,\\partial_\\eta\\psi\\, v_\\eta$ -> ``(Q, n, k)``."""
         A, eta = self._split(thetas)
         VA, Veta = self._split(V)
-        dpsi = self.inner_map.jvp(eta, X, Veta)
         if A is None:
-            return dpsi
-        psi = self.inner_map.value(eta, X)
+            return self.inner_map.jvp(eta, X, Veta)
+        psi, dpsi = self.inner_map.value_and_jvp(eta, X, Veta)
         return (np.einsum("qkj,qnj->qnk", VA, psi, optimize=True)
                 + np.einsum("qkj,qnj->qnk", A, dpsi, optimize=True))
 
@@ -122,12 +121,27 @@ class NeuronFamily(Family):
         A, eta = self._split(thetas)
         VA, Veta = self._split(V)
         Q = thetas.shape[0]
-        h_eta = self.inner_map.hvp_contract(eta, X, self._inner_weights(A, U, Q), Veta)
         if A is None:
-            return h_eta
-        h_A = np.einsum("nk,qnj->qkj", U, self.inner_map.jvp(eta, X, Veta), optimize=True).reshape(Q, -1)
-        h_eta = h_eta + self.inner_map.vjp(eta, X, self._inner_weights(VA, U, Q))
-        return np.concatenate([h_A, h_eta], axis=1)
+            return self.inner_map.hvp_contract(eta, X, self._inner_weights(A, U, Q), Veta)
+        return self.hvp_and_vjp(thetas, X, U, V, None)
+
+    def hvp_and_vjp(self, thetas, X, U, V, U2):
+        """``hvp_contract(thetas, X, U, V) + vjp(thetas, X, U2)`` from one evaluation of the inner map
+        (``U2`` None: the first term alone); both are linear in the inner map's weights."""
+        A, eta = self._split(thetas)
+        VA, Veta = self._split(V)
+        Q = thetas.shape[0]
+        W = self._inner_weights(A, U, Q)
+        if A is None:
+            W2 = self._inner_weights(None, U2 if U2 is not None else np.zeros_like(U), Q)
+            h_eta, _, _, g = self.inner_map.hvp_parts(eta, X, W, Veta, W2)
+            return h_eta + g
+        W2 = self._inner_weights(VA, U, Q) + (0.0 if U2 is None else self._inner_weights(A, U2, Q))
+        h_eta, psi, dpsi, g = self.inner_map.hvp_parts(eta, X, W, Veta, W2)
+        h_A = np.einsum("nk,qnj->qkj", U, dpsi, optimize=True)
+        if U2 is not None:
+            h_A = h_A + np.einsum("nk,qnj->qkj", U2, psi, optimize=True)
+        return np.concatenate([h_A.reshape(Q, -1), h_eta + g], axis=1)
 
     # ------------------------------------------------------------------ symbolic ground truth
     def componentwise(self):

@@ -251,7 +251,7 @@ def _finite_width(prob, mu, spec: Spectrum, claims: list, bits: int, reasons: li
         gnorm = np.linalg.norm(prob.particle_gradient(mu))
         radius = max(8 * gnorm / spec.lambda_min, 1e-12 * max(1.0, float(np.max(np.abs(mu.particles)))))
         sigma = abs(spec.lambda_max) + spec.lambda_min + 1.0
-        pd = C.positive_definite_claims(prob, mu, sym.basis, sigma, lam, radius)
+        pd = C.positive_definite_claims(prob, mu, sym.sparse, sigma, lam, radius)
         claims.extend(pd)
         certified = all(c["outcome"] == "proved" for c in pd)
         if certified and not sym.group_action:
