@@ -18,6 +18,8 @@ from ._errors import MfsymError as MfsymError
 from .data import Samples as Samples
 from .dynamics import flow as flow
 from .dynamics import stationary as stationary
+from .loaders import from_state_dict as from_state_dict
+from .loaders import from_torch as from_torch
 from .measure import Measure as Measure
 from .population import GaussianTeacher as GaussianTeacher
 from .problem import Problem as Problem

@@ -8,7 +8,12 @@ A SPEC is a TOML or JSON file::
     family = {name = "relu", d = 3, outputs = 1}
     data = {generator = "teacher_student", m_teacher = 4, n = 200, seed = 0}   # or {npz = "data.npz"}
     measure = {npz = "mu.npz"}                                                 # Measure.save format
-    # optional: loss = "square", reg = 0.0, [check] tol = 1e-6, seed = 0
+    # optional: loss = "square", reg = 0.0, [check] tol = 1e-6, seed = 0, refine = false, max_move = 0.05
+
+or, for a trained two-layer network (``mf.from_state_dict``; replaces ``family`` and ``measure``)::
+
+    model = {safetensors = "net.safetensors", activation = "tanh"}            # or {npz = "net.npz", ...}
+    data = {npz = "data.npz"}
 
 Relative paths are resolved against the spec's directory; a data ``.npz`` holds arrays ``X`` and ``Y``.
 """
@@ -52,7 +57,9 @@ def _read_spec(path: str) -> dict:
 
 
 #: the top-level keys of a check spec (unknown keys are errors: a typo must not be silently ignored)
-SPEC_KEYS = frozenset({"family", "data", "measure", "loss", "reg", "check"})
+SPEC_KEYS = frozenset({"family", "data", "measure", "model", "loss", "reg", "check"})
+#: the keys of a spec's [check] table (keyword arguments of mf.check)
+CHECK_KEYS = ("tol", "gap_tol", "seed", "precision_bits", "restarts", "escaping", "refine", "max_move")
 
 
 def _table(spec: dict, key: str) -> dict:
@@ -80,6 +87,12 @@ def build_from_spec(spec: dict, base: Path = Path(".")):
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         raise CertificateError(f"SPEC: unknown key {unknown[0]!r} (expected {', '.join(sorted(SPEC_KEYS))})")
+    opts = spec.get("check", {})
+    if not isinstance(opts, dict) or set(opts) - set(CHECK_KEYS):
+        raise CertificateError(f"SPEC: check options must be among {', '.join(CHECK_KEYS)}; got {opts!r}")
+    if "model" in spec:
+        prob, mu = _model_from_spec(spec, base)
+        return prob, mu, opts
     fam_spec = dict(_table(spec, "family"))
     name = fam_spec.pop("name", None)
     if not isinstance(name, str):
@@ -113,11 +126,45 @@ def build_from_spec(spec: dict, base: Path = Path(".")):
     loss = spec.get("loss", "square")
     reg = spec.get("reg", 0.0)
     prob = mf.Problem(fam, data, loss=loss, reg=reg)
-    opts = spec.get("check", {})
-    if not isinstance(opts, dict) or set(opts) - {"tol", "gap_tol", "seed", "precision_bits", "restarts"}:
-        raise CertificateError(f"SPEC: check options must be among tol, gap_tol, seed, precision_bits, restarts; "
-                               f"got {opts!r}")
     return prob, mu, opts
+
+
+def _model_from_spec(spec: dict, base: Path):
+    """``(Problem, Measure)`` of ``model = {safetensors|npz = PATH, activation = NAME}`` (``mf.from_state_dict``)."""
+    import numpy as np
+
+    from .loaders import ACTIVATIONS, from_state_dict
+
+    if "family" in spec or "measure" in spec:
+        raise CertificateError("SPEC: 'model' replaces 'family' and 'measure'; give either model, or family and "
+                               "measure")
+    model = _table(spec, "model")
+    unknown = sorted(set(model) - {"safetensors", "npz", "activation"})
+    if unknown:
+        raise CertificateError(f"SPEC: unknown key model.{unknown[0]} (expected safetensors or npz, and activation)")
+    files = [k for k in ("safetensors", "npz") if k in model]
+    if len(files) != 1:
+        raise CertificateError("SPEC: model must have 'safetensors' or 'npz' (one weights file)")
+    activation = model.get("activation")
+    if activation not in ACTIVATIONS:
+        raise CertificateError(f"SPEC: model.activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    data_spec = _table(spec, "data")
+    if set(data_spec) != {"npz"}:
+        raise CertificateError("SPEC: with a model, data must be {npz = 'data.npz'} holding the X and Y it is "
+                               "checked on")
+    path = _path(base, data_spec["npz"], "data.npz")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise CertificateError(f"SPEC: data.npz: cannot read {str(path)!r} ({exc})") from None
+    if "X" not in arrays or "Y" not in arrays:
+        raise CertificateError(f"SPEC: data.npz {str(path)!r} must hold arrays 'X' and 'Y', has {sorted(arrays)}")
+    weights = _path(base, model[files[0]], f"model.{files[0]}")
+    if weights.suffix.lower() != f".{files[0]}":
+        raise CertificateError(f"SPEC: model.{files[0]} must name a .{files[0]} file, got {str(weights)!r}")
+    return from_state_dict(weights, arrays["X"], arrays["Y"], activation=activation, loss=spec.get("loss", "square"),
+                           reg=spec.get("reg", 0.0))
 
 
 # ---------------------------------------------------------------------------- commands
@@ -126,6 +173,8 @@ def _cmd_check(args) -> int:
 
     spec = _read_spec(args.spec)
     prob, mu, opts = build_from_spec(spec, Path(args.spec).resolve().parent)
+    if args.refine:
+        opts = {**opts, "refine": True}
     rep = mf.check(prob, mu, **opts)
     if args.json:
         print(rep.to_json())
@@ -217,6 +266,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="TOML or JSON file with family, data and measure")
     p.add_argument("--json", action="store_true", help="print the full report (with certificate) as JSON")
     p.add_argument("--certificate", metavar="FILE", help="also write the certificate JSON to FILE")
+    p.add_argument("--refine", action="store_true",
+                   help="polish the point first, moving no block by more than max_move (spec [check], default "
+                        "0.05) of its weight scale; a point that would need to move further is checked as given")
     p.set_defaults(func=_cmd_check)
     p = sub.add_parser("verify", help="recompute a certificate JSON")
     p.add_argument("cert", help="certificate JSON file")

@@ -415,7 +415,7 @@ def general_gap(rp: ReducedPotential, restarts: int, samples: int, rng: np.rando
 
 
 def _offset_condition(prob: Problem, mu: Measure, g: Gap) -> Gap:
-    """Add the output bias's optimality condition $\frac1n\sum_i r_i = 0$ to the gap."""
+    r"""Add the output bias's optimality condition $\frac1n\sum_i r_i = 0$ to the gap."""
     db = float(np.linalg.norm(prob.offset_gradient(mu)))
     extras = {**g.extras, "offset_gradient": db}
     if not db > g.value:
