@@ -1,7 +1,8 @@
 """The ``mfsym`` command: ``demo``, ``check SPEC``, ``verify CERT``, ``derive FAMILY``.
 
 Exit codes: 0 on success (``verify``: certificate valid), 1 when ``verify`` rejects or cannot decide
-a certificate, 2 on bad input (a one-line error, no traceback).
+a certificate, 2 on bad input (a one-line ``mfsym: error: ...``, no traceback), 3 on an internal error
+(one line; ``MFSYM_TRACEBACK=1`` shows the traceback), 130 when interrupted (Ctrl-C).
 
 A SPEC is a TOML or JSON file::
 
@@ -22,12 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ._errors import CertificateError, MfsymError
+from ._validate import read_npz, writable_path
+from ._version import __version__
 
 
 # ---------------------------------------------------------------------------- spec files
@@ -42,6 +46,8 @@ def _read_spec(path: str) -> dict:
             spec = json.loads(text)
         except ValueError as exc:
             raise CertificateError(f"SPEC: {path!r} is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise CertificateError(f"SPEC: {path!r} nests deeper than a spec can (expected a few tables)") from None
     else:
         try:
             import tomllib
@@ -101,13 +107,10 @@ def build_from_spec(spec: dict, base: Path = Path(".")):
     data_spec = dict(_table(spec, "data"))
     if "npz" in data_spec:
         path = _path(base, data_spec["npz"], "data.npz")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "X" not in z.files or "Y" not in z.files:
-                    raise CertificateError(f"SPEC: data.npz {str(path)!r} must hold arrays 'X' and 'Y', has {z.files}")
-                data = mf.Samples(z["X"], z["Y"])
-        except (OSError, ValueError) as exc:
-            raise CertificateError(f"SPEC: data.npz: cannot read {str(path)!r} ({exc})") from None
+        arrays = read_npz(path, "SPEC: data.npz", CertificateError, what="the data")
+        if "X" not in arrays or "Y" not in arrays:
+            raise CertificateError(f"SPEC: data.npz {str(path)!r} must hold arrays 'X' and 'Y', has {sorted(arrays)}")
+        data = mf.Samples(arrays["X"], arrays["Y"])
     elif "generator" in data_spec:
         gen = data_spec.pop("generator")
         fn = {"teacher_student": mf.datasets.teacher_student, "deconvolution": mf.datasets.deconvolution}.get(gen)
@@ -122,7 +125,10 @@ def build_from_spec(spec: dict, base: Path = Path(".")):
     meas = _table(spec, "measure")
     if "npz" not in meas:
         raise CertificateError("SPEC: measure must have 'npz'")
-    mu = mf.Measure.load(fam, _path(base, meas["npz"], "measure.npz"))
+    try:
+        mu = mf.Measure.load(fam, _path(base, meas["npz"], "measure.npz"))
+    except mf.MeasureError as exc:  # name the spec key, not the API's argument
+        raise CertificateError(f"SPEC: measure.npz: {str(exc).removeprefix('path: ')}") from None
     loss = spec.get("loss", "square")
     reg = spec.get("reg", 0.0)
     prob = mf.Problem(fam, data, loss=loss, reg=reg)
@@ -171,6 +177,8 @@ def _model_from_spec(spec: dict, base: Path):
 def _cmd_check(args) -> int:
     import mfsym as mf
 
+    if args.certificate:  # before the work: an unwritable path must not cost a whole check
+        writable_path(args.certificate, "--certificate", CertificateError)
     spec = _read_spec(args.spec)
     prob, mu, opts = build_from_spec(spec, Path(args.spec).resolve().parent)
     if args.refine:
@@ -181,7 +189,10 @@ def _cmd_check(args) -> int:
     else:
         print(rep.summary())
     if args.certificate:
-        Path(args.certificate).write_text(json.dumps(rep.certificate))
+        try:
+            Path(args.certificate).write_text(json.dumps(rep.certificate))
+        except OSError as exc:
+            raise CertificateError(f"--certificate: cannot write {args.certificate!r} ({exc.strerror or exc})") from None
         if not args.json:
             print(f"certificate written to {args.certificate}")
     return 0
@@ -191,9 +202,11 @@ def _cmd_verify(args) -> int:
     import mfsym as mf
 
     try:
-        text = Path(args.cert).read_text()
+        text = Path(args.cert).read_text(encoding="utf-8")
     except OSError as exc:
         raise CertificateError(f"CERT: cannot read {args.cert!r} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CertificateError(f"CERT: {args.cert!r} is not a text file (expected certificate JSON)") from None
     ok = mf.verify(text)
     msg = {True: "valid: every inequality recomputes to its recorded enclosure and outcome",
            False: "REJECTED: the certificate does not recompute (changed data, witness, bound or verdict)",
@@ -258,6 +271,7 @@ def _unavailable(name: str) -> int:
 def make_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mfsym`` command."""
     parser = argparse.ArgumentParser(prog="mfsym", description="Stability of wide shallow models (mean field).")
+    parser.add_argument("--version", action="version", version=f"mfsym {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="run check on a built-in finite-width minimum that is unstable as a measure")
     p.add_argument("--seed", type=int, default=0)
@@ -285,11 +299,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except MfsymError as exc:
-        print(f"mfsym: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"mfsym: error: {exc}", 2)
+    except KeyboardInterrupt:
+        return _fail("mfsym: interrupted", 130)
     except BrokenPipeError:  # e.g. `mfsym check spec.toml | head -2`
         sys.stderr.close()
         return 0
+    except MemoryError as exc:  # a size no guard foresaw
+        return _fail(f"mfsym: error: out of memory{': ' + str(exc) if str(exc) else ''}; use smaller sizes", 2)
+    except RecursionError:
+        return _fail("mfsym: error: the input nests too deeply to be read", 2)
+    except Exception as exc:  # a bug: one line, the traceback on request
+        if os.environ.get("MFSYM_TRACEBACK"):
+            raise
+        return _fail(f"mfsym: internal error: {type(exc).__name__}: {exc} (set MFSYM_TRACEBACK=1 to see the "
+                     "traceback, and please report it)", 3)
+
+
+def _fail(line: str, code: int) -> int:
+    print(" ".join(line.split("\n")), file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

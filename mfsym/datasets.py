@@ -16,6 +16,7 @@ polished until the stationarity residual $\max_j |\nabla J_\mu(\theta_j)|$ is sm
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import scipy.optimize as so
 
 from ._errors import DataError, MeasureError
 from ._types import FloatArray
-from ._validate import as_float_array, bool_arg, positive_float, positive_int, seed_arg
+from ._validate import as_float_array, bool_arg, check_allocation, positive_float, positive_int, seed_arg
 from .data import Samples
 from .families import Family
 from .families._inner import SeparableKernel
@@ -36,6 +37,16 @@ __all__ = ["teacher_student", "deconvolution", "width_one_fit", "collapsed", "un
 
 def _nonneg(value: Any, name: str) -> float:
     return positive_float(value, name, DataError, allow_zero=True)
+
+
+def _data_size(family: Family, n: int, m: int, name: str, points: str | None = None) -> None:
+    """Refuse, before allocating, a data set that cannot be held: inputs ``(n, *input_shape)``, the teacher's
+    features ``(m, n, k)`` (counted three times: pre-activations, features, the weighted sum) and labels."""
+    k = max(family.out_dim, 1)
+    nbytes = 8.0 * (n * math.prod(family.input_shape) + 3.0 * m * n * k + n * k + m * family.p)
+    what = (f"the data set ({points or f'n = {n} samples'} of shape {family.input_shape}, labelled by {m} "
+            f"teacher neuron{'s' if m != 1 else ''})")
+    check_allocation(nbytes, name, what, DataError)
 
 
 def _seed(seed: Any) -> np.random.Generator:
@@ -74,11 +85,13 @@ def teacher_student(family: Family, teacher: Measure | None = None, *, m_teacher
     rng = _seed(seed)
     if teacher is None:
         m_teacher = positive_int(m_teacher, "m_teacher", DataError)
+        _data_size(family, n, m_teacher, "n" if n >= m_teacher else "m_teacher")
         teacher = Measure(family, family.random_particles(m_teacher, rng, scale))
     elif not isinstance(teacher, Measure):
         raise DataError(f"teacher: expected an mf.Measure or None, got {type(teacher).__name__}")
     elif teacher.family.blocks != family.blocks:
         raise DataError(f"teacher: its family has blocks {teacher.family.blocks}, expected {family.blocks}")
+    _data_size(family, n, teacher.m, "n")
     X = rng.standard_normal((n,) + family.input_shape)
     if inputs == "sphere":
         X /= np.linalg.norm(X, axis=-1, keepdims=True)
@@ -146,6 +159,8 @@ def deconvolution(family: Family, spikes: Any = None, amplitudes: Any = None, *,
             raise DataError(f"spikes: expected at least one spike, an array of shape (m, {d}) with m >= 1, "
                             f"got shape {np.shape(spikes)}")
         m = T.shape[0]
+    _data_size(family, n ** d if grid else n, m, "n",
+               f"{n}^{d} grid points" if grid else None)
     if amplitudes is None:
         amp = rng.choice([-1.0, 1.0], m) * rng.uniform(0.5, 1.5, m)
     else:

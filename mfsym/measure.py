@@ -9,7 +9,7 @@ import numpy as np
 
 from ._errors import MeasureError
 from ._types import FloatArray, Masses, Particles
-from ._validate import as_float_array
+from ._validate import as_float_array, read_npz, writable_path
 from .families import Family
 
 
@@ -82,6 +82,7 @@ class Measure:
 
     def save(self, path: str | Path) -> None:
         """Write particles and masses (and block names for reference) to an ``.npz`` file."""
+        writable_path(path, "path", MeasureError)
         extra = {} if self.offset is None else {"offset": self.offset}
         np.savez(path, particles=self.particles, masses=self.masses,
                  blocks=np.array(list(self.family.blocks)), family=np.array(self.family.name), **extra)
@@ -90,11 +91,7 @@ class Measure:
     def load(cls, family: Family, path: str | Path) -> "Measure":
         """Read a measure written by :meth:`save` (or any ``.npz`` with ``particles`` and ``masses``,
         or with one array per block and optional ``masses``)."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise MeasureError(f"path: could not read a measure from {str(path)!r} ({exc})") from None
+        data = read_npz(path, "path", MeasureError, what="a measure")
         masses, offset = data.get("masses"), data.get("offset")
         saved = str(data["family"]) if "family" in data else None
         if saved is not None and saved != family.name:

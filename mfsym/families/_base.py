@@ -19,7 +19,7 @@ import sympy as sp
 
 from .._errors import DataError, FamilyError
 from .._types import FloatArray
-from .._validate import as_float_array
+from .._validate import as_float_array, check_allocation, positive_int
 
 
 @dataclass(frozen=True)
@@ -204,11 +204,16 @@ class Family(abc.ABC):
     # ------------------------------------------------------------------ misc
     def random_particles(self, m: int, seed: int | np.random.Generator | None = 0, scale: float = 1.0) -> FloatArray:
         """``m`` particles with i.i.d. $N(0, \\mathrm{scale}^2)$ entries (``(m, p)``), seeded."""
+        m = positive_int(m, "m", FamilyError)
+        check_allocation(8.0 * m * self.p, "m", f"{m} particles of {self.p} parameters", FamilyError)
         rng = np.random.default_rng(seed)
         return scale * rng.standard_normal((m, self.p))
 
     def random_inputs(self, n: int, seed: int | np.random.Generator | None = 0) -> FloatArray:
         """``n`` standard Gaussian inputs ``(n, *input_shape)``, seeded."""
+        n = positive_int(n, "n", FamilyError)
+        check_allocation(8.0 * n * math.prod(self.input_shape), "n", f"{n} inputs of shape {self.input_shape}",
+                         FamilyError)
         rng = np.random.default_rng(seed)
         return rng.standard_normal((n,) + self.input_shape)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._errors import FamilyError
-from .._validate import positive_int
+from .._validate import family_size, positive_int
 from ._inner import Activation, Ridge
 from ._neuron import NeuronFamily, make_family
 
@@ -15,5 +15,6 @@ def ridge_family(activation: Activation, d: int, outputs: int, bias: bool, degre
     outputs = positive_int(outputs, "outputs", FamilyError, minimum=0)
     if not isinstance(bias, bool):
         raise FamilyError(f"bias: expected True or False, got {bias!r}")
+    family_size({"d": d, "outputs": outputs}, outputs + d + int(bias), d, FamilyError)
     return make_family(activation.name, Ridge(activation, d, bias), outputs, outer="a", degree=degree,
                        references=references, d=d, bias=bias)

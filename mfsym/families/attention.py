@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._errors import FamilyError
-from .._validate import positive_int
+from .._validate import family_size, positive_int
 from ._inner import SoftmaxAttention
 from ._neuron import NeuronFamily, make_family
 from ._registry import register
@@ -37,6 +37,7 @@ def attention(d: int, outputs: int, tokens: int) -> NeuronFamily:
     d = positive_int(d, "d", FamilyError)
     outputs = positive_int(outputs, "outputs", FamilyError)
     tokens = positive_int(tokens, "tokens", FamilyError)
+    family_size({"d": d, "outputs": outputs, "tokens": tokens}, outputs * d + d * d, tokens * d, FamilyError)
     return make_family("attention", SoftmaxAttention(d, tokens), outputs, outer="V",
                        references=("Petit, Poon & Peyré 2026, arXiv 2605.10775",),
                        d=d, tokens=tokens)

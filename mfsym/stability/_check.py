@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import CertificateError, MeasureError
-from .._validate import positive_int
+from .._validate import positive_int, tolerance
 from ..measure import Measure
 from ..problem import Problem
 from . import _certificates as C
@@ -366,8 +366,10 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     if not isinstance(prob, Problem):
         raise MeasureError(f"prob: expected an mf.Problem, got {type(prob).__name__}")
     mu = prob._measure(mu)
-    tol = _positive_float(tol, "tol")
-    gap_tol = tol if gap_tol is None else _positive_float(gap_tol, "gap_tol")
+    tol = tolerance(tol, "tol", CertificateError, MAX_TOL,
+                    "a relative stationarity residual above it is not stationary in any useful sense")
+    gap_tol = tol if gap_tol is None else tolerance(gap_tol, "gap_tol", CertificateError, MAX_TOL,
+                                                    "a larger gap would call points with a descent direction global")
     precision_bits = check_precision(precision_bits)
     restarts = positive_int(restarts, "restarts", CertificateError)
     seed = positive_int(seed, "seed", CertificateError, minimum=0)
