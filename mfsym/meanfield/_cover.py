@@ -26,7 +26,7 @@ class Enclosure:
         if not isinstance(prob.data, Samples):   # population kernels are singular on the cover's diagonal
             raise CertificateError("prob: ball-arithmetic enclosures need sample data (mf.Samples)")
         try:
-            self._bp = ball_problem(prob, mu.particles, mu.masses)
+            self._bp = ball_problem(prob, mu.particles, mu.masses, offset=mu.offset)
         except Undecided as exc:
             raise CertificateError(f"prob: no ball-arithmetic enclosure ({exc})") from None
         self.fam, self.prob = prob.family, prob

@@ -104,7 +104,7 @@ def simulate_escape(prob: Problem, mu: Measure, sets: list[EscapingSet] | None =
     c = np.concatenate([mu.masses, signs * light_mass / light])
     m = mu.m
     S = len(sets)
-    traj = flow(prob, Measure(fam, P, c), steps=steps, dt=dt, adaptive=False, record_every=record_every)
+    traj = flow(prob, Measure(fam, P, c, mu.offset), steps=steps, dt=dt, adaptive=False, record_every=record_every)
     if traj.stopped == "diverged":
         raise MeasureError(f"dt: the Euler flow diverged after {len(traj.times) - 1} steps; use a smaller dt than {dt}")
     P = traj.measure.particles
@@ -134,6 +134,6 @@ def simulate_escape(prob: Problem, mu: Measure, sets: list[EscapingSet] | None =
                             norm_in_set=np.array(norms).reshape(S, -1), measured_rate=measured,
                             predicted_rate=np.array([es.growth_rate for es in sets]),
                             growth=tuple(es.growth for es in sets), light_trajectories=traj_a,
-                            measure=Measure(fam, P, c), sets=tuple(sets),
+                            measure=Measure(fam, P, c, traj.measure.offset), sets=tuple(sets),
                             method=f"mf.flow (explicit Euler, fixed step), {steps} steps of dt={dt}, {light} light particles of total mass "
                                    f"{light_mass} (N(0, {spread}^2))")
