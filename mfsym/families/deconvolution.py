@@ -10,9 +10,9 @@ from .._errors import FamilyError
 from .._validate import bounded_int, family_size, positive_int
 from ._inner import U, SeparableKernel
 from ._neuron import NeuronFamily, make_family
+from ._registry import register
 
 MAX_CUTOFF = 200  # largest Dirichlet cutoff: the symbolic kernel has 2N + 1 terms
-from ._registry import register
 
 
 @register("deconvolution", defaults={"d": 2},
