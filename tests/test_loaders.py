@@ -365,3 +365,22 @@ def test_cli_check_reads_a_model_spec(data, tmp_path, capsys):
         assert main(["check", str(spec)]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err
+
+
+# ---------------------------------------------------------------------------- derivations
+def test_derivation_shows_the_output_bias(tmp_path, capsys):
+    import shutil
+    import subprocess
+
+    plain = mf.derive(mf.families.tanh(d=2)).latex()
+    text = mf.derive(mf.families.tanh(d=2), output_bias=True).latex()
+    assert r"f_{\mu,\beta}(x)" in text and r"\frac{\partial L}{\partial \beta} &= \frac{1}{n} \sum_{i=1}^{n} r_i" in text
+    assert r"\beta" not in plain
+    with pytest.raises(mf.MfsymError, match="output_bias"):
+        mf.derive(mf.families.tanh(d=2), output_bias=1)
+    assert main(["derive", "tanh", "--d", "2", "--output-bias", "--latex", str(tmp_path / "b.tex")]) == 0
+    assert (tmp_path / "b.tex").read_text() == text
+    if shutil.which("pdflatex"):
+        r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "b.tex"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout[-2000:]

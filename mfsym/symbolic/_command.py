@@ -59,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{key}", dest=key, default=None, help=f"{_families_taking(key)}: {text}{shown}",
                             **kwargs)
     parser.add_argument("--loss", choices=LOSSES, default="square", help="loss (default: square)")
+    parser.add_argument("--output-bias", action="store_true",
+                        help="the model has a trained output bias beta (f = integral of phi + beta)")
     parser.add_argument("--latex", metavar="FILE", help="write the LaTeX document here (default: stdout)")
 
 
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _error(str(exc))
     try:
-        derivation = derive(by_name(args.family, **options), loss=args.loss)
+        derivation = derive(by_name(args.family, **options), loss=args.loss, output_bias=args.output_bias)
         text = derivation.latex()
     except MfsymError as exc:
         return _error(str(exc))

@@ -73,7 +73,10 @@ class Derivation:
     sympy neuron.
     """
 
-    def __init__(self, family: Family, loss: str = "square"):
+    def __init__(self, family: Family, loss: str = "square", output_bias: bool = False):
+        if not isinstance(output_bias, bool):
+            raise FamilyError(f"output_bias: expected True or False, got {output_bias!r}")
+        self.output_bias = output_bias
         if not isinstance(family, Family):
             raise FamilyError(f"family: expected an mfsym Family, got {type(family).__name__}")
         if loss not in LOSSES:
@@ -456,7 +459,7 @@ class Derivation:
         return f"Derivation({self.family!r}, loss={self.loss!r}, {len(self.formulas)} formulas)"
 
 
-def derive(family: Family, loss: str = "square") -> Derivation:
+def derive(family: Family, loss: str = "square", output_bias: bool = False) -> Derivation:
     r"""Derive the mean-field quantities of ``family`` symbolically (docs/mathematics.md and docs/derivations.md).
 
     Parameters
@@ -466,6 +469,10 @@ def derive(family: Family, loss: str = "square") -> Derivation:
         :func:`mfsym.families.from_expr` (derived componentwise at its concrete sizes).
     loss : {"square", "logistic"}
         $\ell(f, y) = \frac12|f - y|^2$ or $\log(1 + e^{-yf})$ (scalar outputs).
+    output_bias : bool
+        The model has a trained output bias $\beta$, $f_{\mu,\beta} = \int\varphi\,d\mu + \beta$ (``Measure.offset``):
+        the residuals include it, and the derivation adds $\partial_\beta L = \frac1n\sum_i r_i$ and the joint
+        optimality condition.
 
     Returns
     -------
@@ -477,4 +484,4 @@ def derive(family: Family, loss: str = "square") -> Derivation:
     ----------
     Chizat & Bach 2018 (arXiv 1805.09545), §2; Petit, Poon & Peyré 2026 (arXiv 2605.10775).
     """
-    return Derivation(family, loss)
+    return Derivation(family, loss, output_bias)

@@ -115,8 +115,30 @@ def _loss(D: "Derivation") -> list[str]:
             r"r_i &= \partial_f \ell\left(f_\mu(x_i), y_i\right) = "
             + (r"f_\mu(x_i) - y_i" if D.loss == "square" else pr(D.ell1).replace("f_{i}", r"f_\mu(x_i)")),
             r"\partial_f^2 \ell &= " + (r"I_k" if D.loss == "square" else pr(D.ell2).replace("f_{i}", r"f_\mu(x_i)") + r" \quad (y_i \in \{-1, 1\})")]
-    out.append(_align(rows))
+    if D.output_bias:
+        out[-1:] = _biased_loss(D, ell)
+    else:
+        out.append(_align(rows))
     return out
+
+
+def _biased_loss(D: "Derivation", ell: str) -> list[str]:
+    """The loss section with a trained output bias $\\beta$: model, residuals, its gradient and optimality."""
+    pr = sp.latex
+    beta = r"\beta" if D.k == 1 else r"\beta \in \mathbb{R}^k"
+    rows = [r"f_{\mu,\beta}(x) &= \int \varphi(\theta; x)\, d\mu(\theta) + \beta, \qquad L(\mu, \beta) = \frac{1}{n} \sum_{i=1}^{n}"
+            r" \ell\left(f_{\mu,\beta}(x_i), y_i\right), \qquad \ell(f, y) = " + ell,
+            r"r_i &= \partial_f \ell\left(f_{\mu,\beta}(x_i), y_i\right) = "
+            + (r"f_{\mu,\beta}(x_i) - y_i" if D.loss == "square" else pr(D.ell1).replace("f_{i}", r"f_{\mu,\beta}(x_i)")),
+            r"\partial_f^2 \ell &= " + (r"I_k" if D.loss == "square" else pr(D.ell2).replace("f_{i}", r"f_{\mu,\beta}(x_i)")
+                                          + r" \quad (y_i \in \{-1, 1\})"),
+            r"\frac{\partial L}{\partial \beta} &= \frac{1}{n} \sum_{i=1}^{n} r_i"
+            + (r", \qquad \frac{\partial^2 L}{\partial \beta^2} = I_k" if D.loss == "square" else "")]
+    return [f"The model has a trained output bias ${beta}$:" + "\n", _align(rows),
+            r"The bias is a parameter of the problem: a stationary point has $\frac{1}{n}\sum_i r_i = 0$ as well as"
+            r" $\nabla_\theta J_\mu(\theta_j) = 0$ on the support, and the flow moves it with"
+            r" $\dot\beta = -\frac{1}{n}\sum_i r_i$. $L$ is convex in $(\mu, \beta)$ jointly, so a global minimizer"
+            r" needs the mean residual to vanish together with the optimality condition of the family below." + "\n"]
 
 
 def _gradient(D: "Derivation") -> list[str]:
