@@ -75,6 +75,24 @@ def test_npz_flax_and_named_layers_give_the_same_measure(loaded, data, state):
         assert np.array_equal(mu.offset, ref.offset), name
 
 
+def test_array_like_leaves_are_read_through_their_array_interface(loaded, data, state):
+    class ArrayLike:  # what a JAX array offers numpy: __array__ (mfsym never imports jax for it)
+        def __init__(self, a):
+            self.a = a
+
+        def __array__(self, dtype=None, copy=None):
+            return self.a.astype(np.float32)
+
+    import sys
+
+    _, ref = loaded
+    tree = {"params": {"hidden": {"kernel": ArrayLike(state["0.weight"].T), "bias": ArrayLike(state["0.bias"])},
+                       "out": {"kernel": ArrayLike(state["2.weight"].T), "bias": ArrayLike(state["2.bias"])}}}
+    prob, mu = mf.from_state_dict(tree, data["X"], data["Y"], activation="tanh")
+    assert np.array_equal(mu.particles, ref.particles.astype(np.float32).astype(np.float64))
+    assert "jax" not in sys.modules
+
+
 def test_float32_weights_are_read_exactly(data):
     pytest.importorskip("safetensors")
     prob, mu = mf.from_state_dict(FIX / "tanh_net_float32.safetensors", data["X"], data["Y"], activation="tanh")
