@@ -18,6 +18,8 @@ automatic choice (never an explicit True/False).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import sys
@@ -29,6 +31,10 @@ from ._errors import MfsymError
 logger = logging.getLogger("mfsym.progress")
 
 _LOG_EVERY = 2.0  # seconds between two lines of the logging fallback
+
+#: the report of the phase running now (set by :func:`activate`); nested calls tick it instead of opening
+#: their own report
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("mfsym_progress", default=None)
 
 
 def _in_notebook() -> bool:
@@ -157,6 +163,8 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
         raise MfsymError(f"progress: expected True, False or None, got {enabled!r}")
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)
+    if enabled is None and _CURRENT.get() is not None:  # inside another report (gap within check): stay quiet
+        enabled = False
     shown = auto_enabled() if enabled is None else enabled
     if shown and _interactive():  # off a terminal (a log file, CI) plain lines read better than a bar
         try:
@@ -166,3 +174,35 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
         else:
             return tqdm(iterable, total=total, desc=desc or None, leave=False, dynamic_ncols=True)
     return _Report(iterable, total, desc, shown)
+
+
+@contextlib.contextmanager
+def activate(report: Any) -> Iterator[Any]:
+    """Make ``report`` the current one for :func:`phase` and :func:`tick` (and quiet nested reports); close it
+    on exit."""
+    token = _CURRENT.set(report)
+    start = time.perf_counter()
+    try:
+        yield report
+    finally:
+        _CURRENT.reset(token)
+        report.close()
+        logger.debug("%s finished in %.2f s", getattr(report, "desc", "") or "mfsym", time.perf_counter() - start)
+
+
+def phase(name: str) -> None:
+    """Start the phase ``name`` of the current report: one step of its total, the name in its description."""
+    report = _CURRENT.get()
+    logger.debug("phase: %s", name)
+    if report is not None:
+        report.set_postfix(phase=name, refresh=False)
+        report.update(1)
+
+
+def tick(n: int = 1, **postfix: Any) -> None:
+    """Advance the current report by ``n`` (a local search done, an iteration), with optional numbers."""
+    report = _CURRENT.get()
+    if report is not None:
+        if postfix:
+            report.set_postfix(refresh=False, **postfix)
+        report.update(n)

@@ -333,7 +333,7 @@ class _NewtonSolver:
 
 
 def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: float = 1e-10, max_iter: int = 100,
-               dense: bool | None = None) -> Measure:
+               dense: bool | None = None, progress: bool | None = None) -> Measure:
     """Refine ``mu`` to a stationary point: $\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every $c_j \\ne 0$.
 
     Masses are kept; particles with $c_j = 0$ do not enter $F$ and are returned unchanged; an output bias
@@ -366,6 +366,9 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         Maximum number of Newton iterations (and 20x that for the trust-region phase).
     dense : bool or None
         Use the dense particle Hessian; default when $m p \\le 3000$.
+    progress : bool or None
+        A progress report counting the iterations (with the residual in the Newton phase); None: only on
+        a terminal or in a notebook.
 
     Returns
     -------
@@ -379,12 +382,15 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     tol = _positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter", MeasureError)
     dense = _flag(dense, "dense", allow_none=True)
+    progress = _flag(progress, "progress", allow_none=True)
     if not (mu.masses != 0).any():
         return mu.copy()
     obj = _Objective(prob, mu)
     if dense is None:
         dense = obj.shape[0] * obj.shape[1] <= DENSE_LIMIT
     y = obj.y0()
+    bar = progress_bar(desc="mf.stationary", enabled=progress)
+    count = lambda *_: bar.update(1)  # noqa: E731 - scipy's per-iteration callback
 
     if target == "minimum" and obj.residual(y) > tol:
         gtol = tol * float(np.sqrt(np.sum(np.abs(obj.c))))
@@ -394,14 +400,14 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
             if dense:
                 try:
                     res = spo.minimize(obj.fun, y, jac=obj.grad, hess=obj.hess, method="trust-exact",
-                                       options={"gtol": gtol, "maxiter": 20 * max_iter})
+                                       options={"gtol": gtol, "maxiter": 20 * max_iter}, callback=count)
                 except (ValueError, np.linalg.LinAlgError):
                     # trust-exact's subproblem can produce NaN near converged, singular minima
                     # (e.g. relu population minima); fall back to L-BFGS, then Newton polishing below
                     res = None
             if res is None:  # scipy's trust-krylov can feed NaN to hessp on singular Hessians; L-BFGS is robust
                 res = spo.minimize(obj.fun, y, jac=obj.grad, method="L-BFGS-B",
-                                   options={"gtol": gtol, "ftol": 1e-15, "maxiter": 50 * max_iter})
+                                   options={"gtol": gtol, "ftol": 1e-15, "maxiter": 50 * max_iter}, callback=count)
         if np.all(np.isfinite(res.x)) and obj.fun(res.x) <= obj.fun(y):
             y = res.x
 
@@ -431,7 +437,10 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         nu_rel = nu_rel / 8.0
         y, g, F = y_new, g_new, F_new
         r = obj.residual(y)
+        bar.set_postfix(residual=r, refresh=False)
+        bar.update(1)
 
+    bar.close()
     out = obj.full(y)
     if r > tol:
         warnings.warn(f"stationary: residual max_j |grad J(theta_j)| = {r:.3g} > tol = {tol:.3g} after the "

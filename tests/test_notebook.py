@@ -180,6 +180,38 @@ def test_flow_progress_reports_without_carriage_returns(monkeypatch, caplog, cap
     assert not any("\r" in line for line in lines) and "\r" not in capsys.readouterr().err
 
 
+def test_check_progress_counts_its_phases_and_quiets_nested_reports(monkeypatch, caplog):
+    monkeypatch.setattr(_progress, "_LOG_EVERY", 0.0)
+    prob, mu = demo_problem(0)
+    with caplog.at_level(logging.INFO, logger="mfsym.progress"):
+        rep = mf.check(prob, mu, seed=0, progress=True)
+    lines = [r.getMessage() for r in caplog.records]
+    assert rep.verdict.value == "unstable"  # every phase runs for an unstable point
+    phases = [line.split("phase=")[1].removesuffix(" done") for line in lines if "phase=" in line]
+    assert phases[:6] == list(mf.stability._check.PHASES)
+    assert lines[-1].startswith("mf.check: 6/6") and lines[-1].endswith("done")
+    assert all(line.startswith("mf.check") for line in lines)  # gap and escaping sets inside check: quiet
+    with pytest.raises(mf.MfsymError, match="progress: expected True or False or None"):
+        mf.check(prob, mu, progress="yes")
+
+
+def test_stationary_and_gap_progress(monkeypatch, caplog):
+    monkeypatch.setattr(_progress, "_LOG_EVERY", 0.0)
+    fam = mf.families.relu(d=2)
+    data, _ = mf.datasets.teacher_student(fam, m_teacher=2, n=30, seed=0)
+    prob = mf.Problem(fam, data)
+    mu0 = mf.Measure(fam, fam.random_particles(3, seed=1), np.full(3, 1 / 3))
+    with caplog.at_level(logging.INFO, logger="mfsym.progress"):
+        mu = mf.stationary(prob, mu0, progress=True)
+        g = mf.meanfield.gap(prob, mu, progress=True)
+    lines = [r.getMessage() for r in caplog.records]
+    st = [line for line in lines if line.startswith("mf.stationary: ")]
+    gp = [line for line in lines if line.startswith("mf.meanfield.gap: ")]
+    assert len(st) >= 2 and st[-1].endswith("done")
+    assert len(gp) >= 3 and gp[-1].endswith("done")  # one line per local search
+    assert g.value >= 0
+
+
 # ---------------------------------------------------------------------------------------------- optional packages
 HIDE = """
 import sys

@@ -28,7 +28,9 @@ from scipy.stats import norm, qmc
 
 from .._errors import MeasureError
 from .._types import FloatArray
-from .._validate import positive_int, seed_arg
+from .._progress import activate, tick
+from .._progress import progress as progress_bar
+from .._validate import bool_arg, positive_int, seed_arg
 from ..data import Samples
 from ..families._inner import Ridge
 from ..measure import Measure
@@ -199,6 +201,7 @@ def homogeneous_gap(rp: ReducedPotential, restarts: int, samples: int, rng: np.r
         starts += [q / np.linalg.norm(q) for q in live[:4]]
         best_u, best_v = None, np.inf
         for x0 in starts:
+            tick()
             u, v = _sphere_local(rp, sense, np.asarray(x0, float))
             u, v = _polish_piecewise(rp, sense, u, deg)
             if sense * v < best_v:
@@ -326,6 +329,7 @@ def output_linear_gap(rp: ReducedPotential, restarts: int, samples: int, rng: np
     bounds = [(-R_box, R_box)] * d
     best_int, eta_int, best_bd, eta_bd = -np.inf, None, -np.inf, None
     for x0 in starts:
+        tick()
         x, _ = _lbfgs(fun, np.clip(x0, -R_box, R_box), bounds)
         v = float(rp.norm_G(x[None])[0])
         if not np.isfinite(v):
@@ -403,6 +407,7 @@ def general_gap(rp: ReducedPotential, restarts: int, samples: int, rng: np.rando
             return sense * float(Jv[0]), sense * g[0]
         best = (None, np.inf)
         for i in idx:
+            tick()
             x, f = _lbfgs(fun, pts[i], [(-R, R)] * p)
             if f < best[1]:
                 best = (x, f)
@@ -426,7 +431,7 @@ def _offset_condition(prob: Problem, mu: Measure, g: Gap) -> Gap:
 
 
 def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 0, restarts: int = 12,
-        samples: int = 4096) -> Gap:
+        samples: int = 4096, progress: bool | None = None) -> Gap:
     r"""The global-optimality gap of $\mu$ (docs/mathematics.md, global optimality) by a global search.
 
     Parameters
@@ -440,6 +445,8 @@ def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 
         Local (L-BFGS) runs per search.
     samples : int
         Size of the space-filling sample of the compactified space.
+    progress : bool or None
+        A progress report counting the local searches; None: only on a terminal or in a notebook.
 
     Returns
     -------
@@ -457,10 +464,12 @@ def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 
     Petit, Poon & Peyré 2026 (arXiv 2605.10775) (bounded nonlinearities, vector outputs, attention).
     """
     mu = _check(prob, mu, restarts, samples, seed)
+    progress = bool_arg(progress, "progress", MeasureError, allow_none=True)
     rng = np.random.default_rng(seed)
     rp = ReducedPotential(prob, mu)
     search = {"homogeneous": homogeneous_gap, "output-linear": output_linear_gap}.get(rp.kind, general_gap)
-    g = search(rp, restarts, samples, rng)
+    with activate(progress_bar(desc="mf.meanfield.gap", enabled=progress)):
+        g = search(rp, restarts, samples, rng)
     if mu.offset is not None:
         g = _offset_condition(prob, mu, g)
     if g.witness is None:

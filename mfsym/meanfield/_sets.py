@@ -27,6 +27,7 @@ from flint import arb
 
 from .._errors import CertificateError, MeasureError
 from .._types import FloatArray
+from .._progress import progress as progress_bar
 from .._validate import bool_arg, positive_float, seed_arg
 from ..measure import Measure
 from ..problem import Problem
@@ -430,7 +431,8 @@ def _levels(level: Any, known: str) -> list[float]:
 
 def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None = None, *,
                   seed: int | np.random.Generator | None = 0, gap: Gap | None = None, certify: bool = True,
-                  resolution: int | None = None, tol: float = 1e-8) -> list[EscapingSet]:
+                  resolution: int | None = None, tol: float = 1e-8,
+                  progress: bool | None = None) -> list[EscapingSet]:
     r"""Escaping active sets of $\mu$ (docs/mathematics.md, escaping sets), one per level (and per sign for signed masses).
 
     Parameters
@@ -450,6 +452,9 @@ def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None 
         Grid cells per axis of the cover.
     tol : float
         A finite number $\ge 0$; gaps at or below ``tol`` mean "global": no set is returned.
+    progress : bool or None
+        A progress report counting the sets built (and the gap search when ``gap`` is not given); None:
+        only on a terminal or in a notebook.
 
     Returns
     -------
@@ -472,10 +477,11 @@ def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None 
     seed = seed_arg(seed, "seed", MeasureError, allow_none=True)
     certify = bool_arg(certify, "certify", MeasureError)
     tol = positive_float(tol, "tol", MeasureError, allow_zero=True)
+    progress = bool_arg(progress, "progress", MeasureError, allow_none=True)
     # levels are checked up front (finite and > 0); c < s* once the gap is known
     known = f"{float(gap.value):.6g} (the gap)" if gap is not None else "the gap"
     levels = None if level is None else _levels(level, known)
-    g = gap if gap is not None else compute_gap(prob, mu, seed=seed)
+    g = gap if gap is not None else compute_gap(prob, mu, seed=seed, progress=progress)
     rng = np.random.default_rng(seed)
     if g.kind == "general" or not g.value > tol:
         return []
@@ -488,7 +494,7 @@ def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None 
         for c in levels:
             if not c < sv:
                 raise MeasureError(f"level: expected numbers in (0, s*) with s* = {sv:.6g} (the gap), got {c!r}")
-    out = []
+    out, bar = [], progress_bar(desc="mf.meanfield.escaping_sets", enabled=progress)
     for c in levels:
         if g.kind == "output-linear":
             # |G| > c is the eta-section of both signs' sets: one set per sign present among the masses
@@ -508,4 +514,6 @@ def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None 
                         es = alt
                         break
             out.append(es)
+            bar.update(1)
+    bar.close()
     return out

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 from .._errors import CertificateError, MeasureError
-from .._validate import positive_int, tolerance
+from .._progress import activate, phase
+from .._progress import progress as progress_bar
+from .._validate import bool_arg, positive_int, tolerance
 from ..measure import Measure
 from ..problem import Problem
 from . import _certificates as C
@@ -24,6 +26,10 @@ from ._spectrum import DENSE_LIMIT, Spectrum, spectrum
 
 #: largest accepted ``tol`` and ``gap_tol`` of :func:`check`
 MAX_TOL = 1e-2
+
+#: the phases of :func:`check` that its progress report counts
+PHASES = ("stationarity", "spectrum", "finite-width certificate", "gap search", "non-globality certificate",
+          "escaping sets")
 
 
 class Verdict(str, enum.Enum):
@@ -322,7 +328,7 @@ def _refine(prob: Problem, mu: Measure, tol: float, max_move: float) -> tuple[Me
 
 def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | None = None, seed: int = 0,
           precision_bits: int = DEFAULT_PRECISION, escaping: bool = True, restarts: int = 12,
-          refine: bool = False, max_move: float = 0.05) -> Report:
+          refine: bool = False, max_move: float = 0.05, progress: bool | None = None) -> Report:
     """Decide whether ``mu`` is stationary, a global minimizer, or unstable as a measure (docs/stability.md).
 
     Parameters
@@ -350,6 +356,9 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
         how far it would need to move (``Report.refinement``).
     max_move : float
         Largest accepted displacement, relative to the weight scale of each block (> 0).
+    progress : bool or None
+        A progress report over the phases (stationarity, spectrum, finite-width certificate, gap search,
+        non-globality certificate, escaping sets); None: only on a terminal or in a notebook.
 
     Returns
     -------
@@ -378,6 +387,7 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     if not isinstance(refine, bool):
         raise CertificateError(f"refine: expected True or False, got {refine!r}")
     max_move = _positive_float(max_move, "max_move")
+    progress = bool_arg(progress, "progress", CertificateError, allow_none=True)
     refinement = None
     if refine:
         mu, refinement = _refine(prob, mu, tol, max_move)
@@ -392,7 +402,8 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
     relative = prob.relative_residual(mu)
     cert["residual_float"] = residual
     fw = mfd = None
-    with precision(precision_bits):
+    with precision(precision_bits), activate(progress_bar(total=len(PHASES), desc="mf.check", enabled=progress)):
+        phase("stationarity")
         st = C.stationarity_claim(prob, mu, tol)
         claims.append(st)
         stationary = relative <= tol if st["outcome"] == "undecided" else st["outcome"] == "proved"
@@ -406,7 +417,9 @@ def check(prob: Problem, mu: Measure, *, tol: float = 1e-6, gap_tol: float | Non
                            f"{residual:.3e}): polish with `check(..., refine=True)` or `mf.stationary` first" + hint)
         else:
             # the verdict needs the bottom pair only; Lanczos pays for every extra one (dense: all come free)
+            phase("spectrum")
             sp_ = spectrum(prob, mu, seed=seed, k=1 if mu.particles.size > DENSE_LIMIT else 6)
+            phase("finite-width certificate")
             fw = _finite_width(prob, mu, sp_, claims, precision_bits, reasons)
             verdict, mfd = _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, cert)
     cert.update({"claims": claims, "verdict": verdict.value,
@@ -423,6 +436,7 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
     if gap_fn is None:
         reasons.append("mean-field gap unavailable (mfsym.meanfield.gap is not installed)")
         return Verdict.INCONCLUSIVE, None
+    phase("gap search")
     g = gap_fn(prob, mu, seed=seed, restarts=restarts)
     value = float(g.value)
     cert["mean_field_search"] = {"gap_value": value if math.isfinite(value) else str(value), "gap_tol": gap_tol,
@@ -453,6 +467,7 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
                        f"{residual:.3e}: the point may be a perturbed global minimizer; refine with `mf.stationary` "
                        "and check again")
         return Verdict.INCONCLUSIVE, mfd
+    phase("non-globality certificate")
     claim = C.nonglobality_claim(prob, mu, witness, int(g.sign), g.kind)
     claims.append(claim)
     if claim["outcome"] != "proved":
@@ -469,6 +484,7 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
             reasons.append("escaping sets unavailable (mfsym.meanfield.escaping_sets is not installed)")
         else:
             try:
+                phase("escaping sets")
                 mfd.escaping_sets = list(sets_fn(prob, mu, seed=seed))
             except Exception as exc:  # the verdict stands without the sets; say why they are missing
                 reasons.append(f"escaping sets could not be built: {type(exc).__name__}: {exc}")
