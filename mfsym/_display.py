@@ -83,8 +83,13 @@ def table(title: str, rows: list[tuple[str, Any]], badge: tuple[str, str] | None
 def report_html(rep: Any) -> str:
     """The card of a :class:`~mfsym.stability.Report`."""
     v = rep.verdict.value
-    rows: list[tuple[str, Any]] = [("meaning", rep.message.replace("`", "")),
-                                   ("stationarity residual", f"{num(rep.residual, 3)} (tol {num(rep.tol, 2)})")]
+    rel = getattr(rep, "relative_residual", float("nan"))
+    stat = (f"{num(rel, 3)} scale-free (tol {num(rep.tol, 2)}); raw max_j |∇J(θ_j)| = {num(rep.residual, 3)}"
+            if math.isfinite(rel) else f"{num(rep.residual, 3)} (tol {num(rep.tol, 2)})")
+    rows: list[tuple[str, Any]] = [("meaning", rep.message.replace("`", "")), ("stationarity residual", stat)]
+    refinement = getattr(rep, "refinement", None)
+    if refinement is not None:
+        rows.append(("refinement", refinement.get("message", "")))
     fam = rep.problem.family if rep.problem is not None else None
     if fam is not None:
         rows.insert(0, ("family", f"{fam.name}, p = {fam.p}, {fam.homogeneity}"))

@@ -117,6 +117,32 @@ def test_report_latex_compiles(demo_report, tmp_path):
     assert "Missing character" not in (tmp_path / "report.log").read_text()
 
 
+@pytest.fixture(scope="module")
+def other_reports():
+    """A global minimizer (the teacher itself), a non-stationary point, and a refined one."""
+    fam = mf.families.relu(d=2)
+    data, teacher = mf.datasets.teacher_student(fam, m_teacher=2, n=20, seed=0)
+    prob = mf.Problem(fam, data)
+    moved = mf.Measure(fam, teacher.particles + 1e-3, teacher.masses)
+    return {"global": mf.check(prob, teacher), "not-stationary": mf.check(prob, moved),
+            "refined": mf.check(prob, moved, refine=True)}
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+@pytest.mark.parametrize("which", ["global", "not-stationary", "refined"])
+def test_other_verdicts_render_and_compile(other_reports, which, tmp_path):
+    rep = other_reports[which]
+    text = _html_text(rep._repr_html_())
+    assert rep.verdict.value in text
+    if which == "refined":
+        assert rep.refinement is not None and "refinement" in text
+        assert "Refinement." in rep.latex()
+    rep.to_tex(tmp_path / "r.tex")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "r.tex"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
 def test_latex_text_escaping_compiles(tmp_path):
     """Every character that breaks text mode, as it appears in messages and claim statements."""

@@ -219,9 +219,14 @@ class Report:
 
 def _describe_set(s) -> str:
     try:
-        where = np.array2string(np.asarray(s.witness), precision=3)
+        if s._rp is not None:
+            from .._display import blocks_text
+
+            where = blocks_text(s._rp.family, s.witness, digits=3)
+        else:
+            where = "theta = " + np.array2string(np.asarray(s.witness), precision=3)
         bounded = {True: "bounded", False: "reaches infinity", None: "boundedness unknown"}[s.bounded]
-        return (f"escaping set K_c, c = {s.level:.4g}: around theta = {where}; growth rate {s.growth_rate:.4g}, "
+        return (f"escaping set K_c, c = {s.level:.4g}: around {where}; growth rate {s.growth_rate:.4g}, "
                 f"margin kappa = {s.margin:.3g}, {bounded}, {s.n_components} component(s), "
                 f"{'certified' if s.certified else 'candidate'}")
     except Exception as exc:  # describe what we can

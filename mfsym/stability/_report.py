@@ -110,8 +110,16 @@ def latex_body(rep: Any) -> str:
         model += (rf"; family \texttt{{{tex_text(fam.name)}}} ({tex_text(fam.homogeneity)}), "
                   rf"$\theta = ({names}) \in \mathbb{{R}}^{{{fam.p}}}$ with blocks {blocks}")
     out.append(model + ".")
-    out.append(r"\paragraph{Stationarity.} $J_\mu(\theta) = \frac{\delta L}{\delta\mu}(\theta)$, "
-               rf"$\max_j |\nabla J_\mu(\theta_j)| = {_tex_num(rep.residual)}$ (tolerance ${_tex_num(rep.tol)}$).")
+    rel = getattr(rep, "relative_residual", float("nan"))
+    if np.isfinite(rel):
+        stat = (rf"scale-free residual ${_tex_num(rel)}$ (tolerance ${_tex_num(rep.tol)}$); raw "
+                rf"$\max_j |\nabla J_\mu(\theta_j)| = {_tex_num(rep.residual)}$.")
+    else:
+        stat = rf"$\max_j |\nabla J_\mu(\theta_j)| = {_tex_num(rep.residual)}$ (tolerance ${_tex_num(rep.tol)}$)."
+    out.append(r"\paragraph{Stationarity.} $J_\mu(\theta) = \frac{\delta L}{\delta\mu}(\theta)$, " + stat)
+    refinement = getattr(rep, "refinement", None)
+    if refinement is not None:
+        out.append(r"\paragraph{Refinement.} " + tex_text(refinement.get("message", "")) + ".")
     fw = rep.finite_width
     if fw is not None:
         out.append(r"\paragraph{Finite width.} Particle Hessian "
