@@ -96,6 +96,11 @@ class Measure:
         saved = str(data["family"]) if "family" in data else None
         if saved is not None and saved != family.name:
             raise MeasureError(f"path: {str(path)!r} holds a measure of family {saved!r}, expected {family.name!r}")
+        unknown = sorted(set(data) - {"particles", "masses", "offset", "blocks", "family"} - set(family.blocks))
+        if unknown:  # e.g. a bias 'b' for a family without one: never dropped silently
+            raise MeasureError(f"path: {str(path)!r} has array(s) {unknown} that family {family.name} (blocks "
+                               f"{list(family.blocks)}) does not have; expected 'particles', 'masses', 'offset' or "
+                               "one array per block")
         if "particles" in data:
             return cls(family, data["particles"], masses, offset)
         if all(k in data for k in family.blocks):

@@ -48,6 +48,15 @@ def test_measure_load_wrong_kind_or_corrupt(files, name, expected):
     assert _one_line(info.value).startswith("path: could not read a measure from")
 
 
+def test_measure_load_refuses_arrays_the_family_does_not_have(tmp_path):
+    fam = mf.families.relu(d=2)  # blocks a, w: no bias
+    np.savez(tmp_path / "net.npz", a=np.ones((3, 1)), w=np.ones((3, 2)), b=np.zeros(3), masses=np.ones(3))
+    with pytest.raises(mf.MeasureError, match=r"has array\(s\) \['b'\] that family relu \(blocks \['a', 'w'\]\)"):
+        mf.Measure.load(fam, tmp_path / "net.npz")
+    with_bias = mf.families.relu(d=2, bias=True)
+    assert mf.Measure.load(with_bias, tmp_path / "net.npz").blocks["b"].shape == (3,)
+
+
 def test_measure_save_into_missing_directory(tmp_path):
     fam = mf.families.relu(d=2)
     mu = mf.Measure(fam, fam.random_particles(2))
