@@ -31,6 +31,8 @@ import numpy as np
 import sympy as sp
 
 from ._errors import CertificateError, MfsymError
+from .families import NeuronFamily
+from .symbolic import Derivation
 from .data import Samples
 from .population import GaussianTeacher, closed_form_population
 from ._ball import Program, Undecided
@@ -39,7 +41,13 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class FamilyPrograms:
-    """Ball programs for one family's neuron and its exact derivatives (compiled lazily, cached)."""
+    """Ball programs for one family's neuron and its exact derivatives (compiled lazily, cached).
+
+    For a structured family (:class:`~mfsym.families.NeuronFamily`: built-in, or recognised by
+    ``from_expr``) the expressions are the derivation's own formulas (:class:`~mfsym.symbolic.Derivation`,
+    instantiated at the family's sizes): the chain rule the LaTeX shows is the one the certificates
+    evaluate. A componentwise family's neuron is differentiated by sympy.
+    """
 
     def __init__(self, family):
         self.family = family
@@ -49,12 +57,46 @@ class FamilyPrograms:
         self.k, self.p = len(self.expr), len(self.theta)
         self._progs: dict[str, Program] = {}
         self._first_derivs: list[list[sp.Expr]] | None = None
+        self.structured = isinstance(family, NeuronFamily)
+        self._inst: dict | None = None
+
+    def _formulas(self) -> dict:
+        """The derivation's phi, Jacobian and omega-weighted Hessian blocks at the family's sizes."""
+        if self._inst is None:
+            D = Derivation(self.family)
+            keys = [key for key in D.formulas if key[0] in ("phi", "jac", "hess")]
+            self._omega = [sp.Symbol(f"_omega{c}", real=True) for c in range(self.k)]
+            self._inst = D.instantiate([self.x], omega=self._omega, keys=keys)
+            blocks = list(self.family.blocks)
+            self._jac = sp.Matrix.hstack(*[self._inst[("jac", b)] for b in blocks])
+            sizes = [self._inst[("jac", b)].shape[1] for b in blocks]
+            H = sp.zeros(self.p, self.p)
+            start = {b: sum(sizes[:i]) for i, b in enumerate(blocks)}
+            for i1, b1 in enumerate(blocks):
+                for b2 in blocks[i1:]:
+                    blk = self._inst.get(("hess", b1, b2))
+                    if blk is None:
+                        continue
+                    r0, c0 = start[b1], start[b2]
+                    for r in range(blk.shape[0]):
+                        for c in range(blk.shape[1]):
+                            H[r0 + r, c0 + c] = blk[r, c]
+                            H[c0 + c, r0 + r] = blk[r, c]
+            self._H = H
+        return self._inst
+
+    def _hess_of_output(self, c: int) -> sp.Matrix:
+        self._formulas()
+        unit = {w: (1 if i == c else 0) for i, w in enumerate(self._omega)}
+        return self._H.xreplace(unit)
 
     def _program(self, key: str) -> Program:
         if key in self._progs:
             return self._progs[key]
         th, x = self.theta, self.x
-        if key == "value":
+        if self.structured:
+            prog = self._structured_program(key)
+        elif key == "value":
             prog = Program(self.expr, th + x)
         elif key == "grad":
             exprs = list(self.expr) + [d for row in self._first() for d in row]
@@ -76,6 +118,27 @@ class FamilyPrograms:
             raise CertificateError(f"program: unknown key {key}")
         self._progs[key] = prog
         return prog
+
+    def _structured_program(self, key: str) -> Program:
+        th, x = self.theta, self.x
+        inst = self._formulas()
+        phi = list(inst[("phi",)])
+        if key == "value":
+            return Program(phi, th + x)
+        if key == "grad":
+            return Program(phi + list(self._jac), th + x)      # Matrix is row-major: [c][a]
+        if key == "hess":
+            exprs = []
+            for c in range(self.k):
+                Hc = self._hess_of_output(c)
+                exprs += [Hc[a, b] for a in range(self.p) for b in range(a, self.p)]
+            return Program(exprs, th + x)
+        if key == "dir":
+            v = sp.Matrix(list(sp.symbols(f"_v0:{self.p}", real=True)))
+            d1 = list(self._jac * v)
+            d2 = [(v.T * (self._hess_of_output(c) * v))[0, 0] for c in range(self.k)]
+            return Program(d1 + d2, th + list(v) + x)
+        raise CertificateError(f"program: unknown key {key}")  # pragma: no cover
 
     def _first(self) -> list[list[sp.Expr]]:
         r"""$\partial\varphi_c/\partial\theta_a$ as ``[c][a]`` (computed once)."""

@@ -22,6 +22,24 @@ def _custom_vec():
                                  name="custom-tanh")
 
 
+def _ridge_custom(expr_of, params, name, d=2):
+    w, x = sp.MatrixSymbol("w", d, 1), sp.MatrixSymbol("x", d, 1)
+    z = (w.T * x)[0, 0]
+    return mf.families.from_expr(expr_of(z, sp.Symbol("a"), sp.Symbol("b")), params=params, inputs={"x": (d,)}, name=name)
+
+
+def _custom_piecewise():
+    # not a ridge (two different linear forms): the componentwise path, with a Piecewise derivative
+    w, x, a = sp.MatrixSymbol("w", 2, 1), sp.MatrixSymbol("x", 2, 1), sp.Symbol("a")
+    expr = a * sp.Piecewise((w[0] * x[0], x[1] > 0), (sp.sin(w[1] * x[1]), True))
+    return mf.families.from_expr(expr, params={"a": (), "w": (2,)}, inputs={"x": (2,)}, name="custom-piecewise")
+
+
+def _custom_abs():
+    u, x = sp.symbols("u x")
+    return mf.families.from_expr(sp.Abs(u) * u * x + u * sp.cos(x), params={"u": ()}, inputs={"x": ()}, name="custom-abs")
+
+
 FAMILIES = {
     "relu": lambda: mf.families.relu(d=3),
     "relu-fixed-bias": lambda: mf.families.relu(d=2, outputs=0, bias=True),
@@ -33,6 +51,12 @@ FAMILIES = {
     "deconv-dirichlet-2d": lambda: mf.families.deconvolution(d=2, kernel="dirichlet", cutoff=2),
     "custom-poly": _custom,
     "custom-tanh": _custom_vec,
+    "softplus": lambda: mf.families.softplus(d=2),
+    "custom-softplus": lambda: _ridge_custom(lambda z, a, b: a * sp.log(1 + sp.exp(z + b)),
+                                             {"a": (), "w": (2,), "b": ()}, "custom-softplus"),
+    "custom-max": lambda: _ridge_custom(lambda z, a, b: a * sp.Max(0, z), {"a": (), "w": (2,)}, "custom-max"),
+    "custom-piecewise": _custom_piecewise,
+    "custom-abs": _custom_abs,
 }
 
 

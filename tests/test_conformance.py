@@ -99,3 +99,28 @@ def test_particle_derivatives_match_finite_differences(family):
     V = np.random.default_rng(6).standard_normal(shape)
     np.testing.assert_allclose(prob.hvp(mu, V).ravel(), H @ V.ravel(), rtol=1e-10, atol=1e-12)
     assert prob.meanfield_hessian(mu, V) == pytest.approx(float(V.ravel() @ H @ V.ravel()), rel=1e-10)
+
+
+def test_ball_programs_enclose_the_numeric_kernels(family):
+    """The shared ball engine's enclosures of J and grad J contain the float kernels' values."""
+    import flint
+
+    from mfsym._ball import Undecided, precision
+    from mfsym._enclose import ball_problem, balls
+
+    prob, mu = random_problem(family, n=4, m=2, seed=5)
+    T, _ = _points(family, seed=6)
+    try:
+        with precision(128):
+            bp = ball_problem(prob, mu.particles, mu.masses)
+            J = [bp.potential(balls(t)) for t in T]
+            G = [bp.grad_potential(balls(t)) for t in T]
+    except Undecided:
+        pytest.skip("a kink of the neuron inside the enclosure")
+    for q in range(T.shape[0]):
+        f = prob.first_variation(mu, T[q:q + 1])[0]
+        assert J[q].overlaps(flint.arb(float(f), 1e-12 * (1 + abs(f))))
+        g = prob.grad_potential(mu, T[q:q + 1])[0]
+        for b in range(family.p):
+            assert G[q][b].overlaps(flint.arb(float(g[b]), 1e-11 * (1 + abs(g[b]))))
+        assert all(ball.rad() < 1e-25 for ball in G[q])    # exact inputs at 128 bits: tight enclosures

@@ -1,4 +1,4 @@
-"""Two-layer network neuron with the softplus activation $\log(1 + e^z)$ (Dugas et al. 2001)."""
+r"""Two-layer network neuron with the softplus activation $\log(1 + e^z)$ (Dugas et al. 2001)."""
 
 from __future__ import annotations
 
