@@ -64,6 +64,14 @@ def test_report_html_shows_verdict_and_numbers(demo_report):
     assert len(repr(rep)) < 100 and "unstable" in repr(rep)
 
 
+def test_ipython_display_picks_the_html(demo_report):
+    """What Jupyter does with a returned object: IPython's display formatter yields our text/html."""
+    formatters = pytest.importorskip("IPython.core.formatters")
+    _, _, rep = demo_report
+    data, _ = formatters.DisplayFormatter().format(rep)
+    assert data["text/html"] == rep._repr_html_() and data["text/plain"] == repr(rep)
+
+
 def test_result_objects_render_short(demo_report):
     prob, mu, rep = demo_report
     g = rep.mean_field.gap_object

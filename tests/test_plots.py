@@ -136,6 +136,20 @@ def test_first_variation_slice_output_linear(sigmoid, tmp_path):
         mf.plot.plot_first_variation(prob, mu, gap=g, directions=[[1, 0], [2, 0]])
 
 
+def test_first_variation_slice_general_class(tmp_path):
+    """Weight decay breaks output-linearity: J itself on a slice through the general-class witness."""
+    fam = mf.families.sigmoid(d=2, outputs=1)
+    data, teacher = mf.datasets.teacher_student(fam, m_teacher=2, n=30, seed=0)
+    prob = mf.Problem(fam, data, reg=0.01)
+    mu = mf.Measure(fam, fam.random_particles(2, seed=3), np.full(2, 0.5))
+    g = mf.meanfield.gap(prob, mu, seed=0)
+    assert g.kind == "general"
+    fig = mf.plot.plot_first_variation(prob, mu, gap=g, resolution=21, path=tmp_path / "general.png")
+    Z = fig.axes[0].images[0].get_array()
+    J_w = float(prob.first_variation(mu, g.witness[None])[0])  # includes the regulariser V
+    assert Z[10, 10] == pytest.approx(J_w, rel=1e-10)
+
+
 def test_spectrum_figure_marks_the_symmetry_direction(demo, tmp_path):
     prob, mu, _ = demo
     sp = mf.stability.spectrum(prob, mu, seed=0)
