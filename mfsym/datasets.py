@@ -28,7 +28,7 @@ from ._types import FloatArray
 from ._validate import as_float_array, bool_arg, check_allocation, positive_float, positive_int, seed_arg
 from .data import Samples
 from .families import Family
-from .families._inner import SeparableKernel
+from .families import SeparableKernel
 from .measure import Measure
 from .problem import Problem
 

@@ -33,8 +33,7 @@ from ._types import FloatArray
 from ._validate import positive_int
 from .data import Samples
 from .families import Family
-from .families._activations import ERF, RELU
-from .families._inner import Activation, Ridge
+from .families import ERF, RELU, Activation, Ridge
 from .measure import Measure
 
 __all__ = ["GaussianTeacher"]

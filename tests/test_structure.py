@@ -152,3 +152,17 @@ def test_softplus_is_one_file_and_one_registry_entry():
     rep = mf.check(prob, mf.Measure(fam, np.zeros((2, fam.p))))
     assert rep.certificate["problem"]["family"]["name"] == "softplus"
     assert mf.verify(rep.certificate) is not False
+
+
+def test_class_and_reason_are_in_the_report_and_recomputed_by_verify():
+    fam = _ridge(lambda z, a, b: a * sp.sqrt(1 + z**2), 2, bias=False)
+    X = fam.random_inputs(20, seed=0)
+    prob = mf.Problem(fam, mf.Samples(X, np.ones((20, 1))))
+    rep = mf.check(prob, mf.stationary(prob, mf.Measure(fam, fam.random_particles(2, seed=1))))
+    assert rep.mean_field is not None and rep.mean_field.kind == "general"
+    assert "grows without bound" in rep.mean_field.class_reason and "class: general" in rep.summary()
+    cert = rep.certificate
+    assert "grows without bound" in cert["mean_field_search"]["class_reason"]
+    assert mf.verify(cert) is not False
+    forged = dict(cert, mean_field_search=dict(cert["mean_field_search"], class_reason="bounded (trust me)"))
+    assert mf.verify(forged) is False

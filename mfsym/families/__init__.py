@@ -12,7 +12,15 @@ from ._base import Componentwise as Componentwise
 from ._base import Family as Family
 from ._base import Homogeneous as Homogeneous
 from ._base import OutputLinear as OutputLinear
+from ._activations import ERF as ERF
+from ._activations import RELU as RELU
+from ._activations import SIGMOID as SIGMOID
+from ._activations import TANH as TANH
+from ._inner import S as S
+from ._inner import U as U
+from ._inner import Z as Z
 from ._inner import Activation as Activation
+from ._inner import prove_bounded as prove_bounded
 from ._inner import InnerMap as InnerMap
 from ._inner import Ridge as Ridge
 from ._inner import SeparableKernel as SeparableKernel

@@ -32,7 +32,7 @@ from .._progress import activate, tick
 from .._progress import progress as progress_bar
 from .._validate import bool_arg, positive_int, seed_arg
 from ..data import Samples
-from ..families._inner import Ridge
+from ..families import Ridge
 from ..measure import Measure
 from ..problem import Problem
 from ._potential import ReducedPotential, cone_sign

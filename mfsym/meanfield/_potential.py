@@ -31,7 +31,8 @@ class Structure:
     """The homogeneity class of a problem (docs/mathematics.md, global optimality) and the column layout it needs.
 
     ``outer_cols`` / ``inner_cols`` index the packed parameter (output-linear only); $G$ has shape
-    ``(k, q)``; ``degree`` is $q$ for homogeneous families; ``note`` says why a class was downgraded.
+    ``(k, q)``; ``degree`` is $q$ for homogeneous families; ``note`` says why a class was downgraded;
+    ``reason`` why the class holds (the proof of homogeneity or of the feature's bound, or the note).
     """
 
     kind: str
@@ -41,6 +42,7 @@ class Structure:
     k: int = 1
     q: int = 1
     note: str = ""
+    reason: str = ""
 
     @property
     def inner_dim(self) -> int:
@@ -61,7 +63,8 @@ def structure(prob: Problem) -> Structure:
     fam = prob.family
     if isinstance(fam, Homogeneous):
         if prob.reg == 0 or fam.degree == 2:
-            return Structure("homogeneous", degree=int(fam.degree))
+            return Structure("homogeneous", degree=int(fam.degree),
+                             reason=f"phi(t theta) = t^{fam.degree} phi(theta) for t > 0 (proved symbolically)")
         note = f"weight decay {prob.reg} breaks {fam.degree}-homogeneity"
     elif isinstance(fam, OutputLinear) and not isinstance(fam, BoundedFeature):
         note = ("the output-linear theory needs a bounded feature psi, and "
@@ -73,11 +76,12 @@ def structure(prob: Problem) -> Structure:
             outer = np.arange(sl.start, sl.stop)
             inner = np.array([i for i in range(fam.p) if not (sl.start <= i < sl.stop)], dtype=int)
             k = fam.out_dim
-            return Structure("output-linear", outer_cols=outer, inner_cols=inner, k=k, q=len(outer) // k)
+            return Structure("output-linear", outer_cols=outer, inner_cols=inner, k=k, q=len(outer) // k,
+                             reason=f"linear in {fam.outer}; bounded feature: {getattr(fam, 'bound_reason', '')}")
         note = f"weight decay {prob.reg} breaks output-linearity"
     else:
         note = "the family is neither output-linear nor homogeneous"
-    return Structure("general", note=note)
+    return Structure("general", note=note, reason=note)
 
 
 def cone_sign(mu: Measure) -> int:

@@ -498,6 +498,8 @@ def _expected_verdict(outcomes: dict, cert: dict, prob, mu, residual: float, kin
         raise CertificateError(f"certificate.mean_field_search: expected a dict, got {type(search).__name__}")
     if search.get("kind") != kind:
         return set()  # the recorded class is not the problem's
+    if "class_reason" in search and search["class_reason"] != structure(prob).reason:
+        return set()  # the recorded reason for the class is not the one recomputed from the family
     if kind == "general":
         return {"inconclusive"}  # no global-optimality criterion for the general class (docs/mathematics.md, global optimality)
     ng = [c for c in cert["claims"] if c.get("name") == "non-globality"]

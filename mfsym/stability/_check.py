@@ -90,6 +90,7 @@ class MeanField:
     certified_nonglobal: bool
     escaping_sets: list = field(default_factory=list)
     gap_object: Any = None
+    class_reason: str = ""
 
     def __repr__(self) -> str:
         return (f"MeanField(gap {self.gap:.4g}, {self.kind}, non-globality "
@@ -102,7 +103,7 @@ class MeanField:
                 sets.append(s.to_dict())
             except Exception as exc:  # a set that cannot serialise is reported, not dropped silently
                 sets.append({"error": f"{type(exc).__name__}: {exc}"})
-        return {"gap": _num(self.gap), "kind": self.kind,
+        return {"gap": _num(self.gap), "kind": self.kind, "class_reason": self.class_reason,
                 "witness": None if self.witness is None else [float(v) for v in self.witness],
                 "witness_blocks": getattr(self.gap_object, "blocks", None),
                 "at_infinity": self.at_infinity, "method": self.method,
@@ -180,6 +181,8 @@ class Report:
         if mf_ is not None:
             lines.append(f"mean field: gap = {mf_.gap:.6g} ({mf_.kind}; {mf_.method}); non-globality "
                          f"{'certified' if mf_.certified_nonglobal else 'not certified'}")
+            if mf_.class_reason:
+                lines.append(f"  class: {mf_.kind}, because {mf_.class_reason}")
             if mf_.witness is not None:
                 from .._display import blocks_text
 
@@ -446,8 +449,10 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
     value = float(g.value)
     cert["mean_field_search"] = {"gap_value": value if math.isfinite(value) else str(value), "gap_tol": gap_tol,
                                  "kind": g.kind, "method": g.method, "at_infinity": bool(g.at_infinity),
-                                 "seed": int(seed), "restarts": int(restarts)}
-    mfd = MeanField(value, g.kind, g.witness, bool(g.at_infinity), g.method, False, [], g)
+                                 "seed": int(seed), "restarts": int(restarts),
+                                 "class_reason": meanfield.structure(prob).reason}
+    mfd = MeanField(value, g.kind, g.witness, bool(g.at_infinity), g.method, False, [], g,
+                    meanfield.structure(prob).reason)
     if g.kind == "general":
         # docs/mathematics.md, global optimality: without output-linearity or homogeneity there is no global-optimality criterion
         # in terms of J alone; report min J and claim nothing either way

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from ..families._inner import S, U, Z, Ridge, SeparableKernel, SoftmaxAttention
+from ..families import S, U, Z, Ridge, SeparableKernel, SoftmaxAttention
 from ._printer import PaperPrinter
 
 d_, k_, T_, q_ = sp.symbols("d k T q", integer=True, positive=True)

@@ -17,8 +17,7 @@ from typing import Any
 import sympy as sp
 
 from .._errors import DataError, FamilyError
-from ..families._base import Family, Homogeneous, OutputLinear
-from ..families._neuron import NeuronFamily
+from ..families import Family, Homogeneous, NeuronFamily, OutputLinear
 from ._calculus import InnerCalculus, concretize, d_, inner_calculus, k_
 from ._latex import document, equations
 from ._printer import PaperPrinter
