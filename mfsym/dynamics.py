@@ -12,6 +12,7 @@ Nocedal & Wright, *Numerical Optimization* (2006), §4 (trust regions) and §3.1
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from .measure import Measure
 from .problem import Problem
 
 __all__ = ["Trajectory", "flow", "stationary"]
+
+logger = logging.getLogger(__name__)  # diagnostics; progress goes to "mfsym.progress"
 
 TARGETS = ("minimum", "saddle", "any")
 DENSE_LIMIT = 3000  # largest m*p for which stationary() forms the dense particle Hessian
@@ -401,9 +404,10 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
                 try:
                     res = spo.minimize(obj.fun, y, jac=obj.grad, hess=obj.hess, method="trust-exact",
                                        options={"gtol": gtol, "maxiter": 20 * max_iter}, callback=count)
-                except (ValueError, np.linalg.LinAlgError):
+                except (ValueError, np.linalg.LinAlgError) as exc:
                     # trust-exact's subproblem can produce NaN near converged, singular minima
                     # (e.g. relu population minima); fall back to L-BFGS, then Newton polishing below
+                    logger.debug("stationary: trust-exact failed (%s: %s); L-BFGS instead", type(exc).__name__, exc)
                     res = None
             if res is None:  # scipy's trust-krylov can feed NaN to hessp on singular Hessians; L-BFGS is robust
                 res = spo.minimize(obj.fun, y, jac=obj.grad, method="L-BFGS-B",
@@ -441,6 +445,7 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         bar.update(1)
 
     bar.close()
+    logger.debug("stationary: residual %.3g after the trust-region phase and Newton polishing (tol %.3g)", r, tol)
     out = obj.full(y)
     if r > tol:
         warnings.warn(f"stationary: residual max_j |grad J(theta_j)| = {r:.3g} > tol = {tol:.3g} after the "

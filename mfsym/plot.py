@@ -317,7 +317,8 @@ def plot_first_variation(prob: Problem, mu: Measure, *, gap: Any = None, directi
         if near.any():
             ax.plot(coords[near, 0], coords[near, 1], "o", color="C1", mec="k", ms=5,
                     label=r"particles of $\mu$ (projected)")
-        ax.plot([0.0], [0.0], "r*", ms=14, label=f"gap witness (gap {g.value:.3g})")
+        far = ", far along a direction at infinity" if g.at_infinity else ""
+        ax.plot([0.0], [0.0], "r*", ms=14, label=f"gap witness (gap {g.value:.3g}{far})")
         ax.set_xlim(-radius, radius)
         ax.set_ylim(-radius, radius)
         ax.set_xlabel("s (direction u)" if directions is not None else "s (u: toward the nearest particle)")
