@@ -1,181 +1,201 @@
-r"""Census of spurious minima of the relu teacher-student population loss (Safran & Shamir 2018).
+r"""Census of spurious minima of the relu teacher-student population loss, with Safran & Shamir 2018's protocol.
 
-Setting (Safran & Shamir 2018, arXiv 1712.08968, §2 and §4): student and teacher
-$x \mapsto \sum_{i=1}^k \max(0, w_i^\top x)$ with output weights fixed to 1, $k = n$ neurons, teacher
-weights the identity $V = I_k$ (orthonormal), $x \sim N(0, I_k)$, square loss
-$L(W) = \tfrac12\mathbb{E}_x[(\sum_i [w_i^\top x]_+ - \sum_i [v_i^\top x]_+)^2]$ evaluated in closed
-form (:class:`mf.GaussianTeacher`, arc-cosine kernel). In mfsym this is the family
-``relu(d=k, outputs=0)`` with unit masses (the masses are the fixed output weights).
+Setting (Safran & Shamir 2018, *Spurious local minima are common in two-layer ReLU neural networks*,
+arXiv 1712.08968, §2 and §4): student and teacher $x \mapsto \sum_{i=1}^k \max(0, w_i^\top x)$ with
+output weights fixed to 1, $k = n$ neurons, teacher weights the identity $V = I_k$, $x \sim N(0, I_k)$,
+square loss $L(W) = \tfrac12\mathbb{E}_x[(\sum_i [w_i^\top x]_+ - \sum_i [v_i^\top x]_+)^2]$ in closed
+form (:class:`mf.GaussianTeacher`, arc-cosine kernel). In mfsym: ``relu(d=k, outputs=0)`` with unit
+masses.
 
-For every $k$ the script runs many random starts (Xavier-uniform $w_{ij} \sim U(\pm\sqrt{3/k})$),
-minimises $F(W) = L(W)$ with L-BFGS on the exact population gradient, polishes each end point with
-``mf.stationary`` and calls a run *spurious* when its loss is above ``1e-8`` (the global minimum is
-0). Each distinct spurious minimum (distinct loss value, i.e. one orbit of the permutation symmetry)
-is then passed to ``mf.check``: its finite-width classification (strict local minimum or not) and its
-mean-field verdict, which should be "unstable" — a finite-width local minimum that is not a minimizer
-of the infinite-width problem, with a certified witness $\hat\theta$ on the unit sphere where
-$J_\mu(\hat\theta) < 0$ (docs/mathematics.md "Homogeneity classes and global optimality", docs/stability.md).
+Protocol, as in their code (github.com/ItaySafran/OneLayerGDconvergence, ``GD_code/findBadMinima.m`` and
+``GD_code/findMinimum.m``): start ``W = randn(d, k)/sqrt(d)`` (``init="ss18"``); gradient descent with
+step 0.1 on $L$ (their ``stepsize/(2*pi)`` times the $2\pi$-scaled gradient); stop when the largest
+per-neuron gradient norm of the $2\pi$-scaled gradient is $\le 10^{-9}$, i.e.
+$\max_j |\nabla_{w_j} L| \le 10^{-9}/(2\pi)$; a run whose scaled gradient norm exceeds $10^4$ restarts
+from its start with half the step; a run is *spurious* when its loss is $\ge 10^{-3}$
+(``bad_minima_value_bound``). ``mf.census`` runs all starts of a ``k`` as one batched computation,
+groups the endpoints up to neuron and input-coordinate permutations (the identity teacher is invariant
+under joint row/column permutations of $W$, as in their ``Verify_minima_code/uniqueCritPoints.m``) and
+checks each distinct endpoint with ``mf.check``.
 
-Compared against Safran & Shamir 2018 (arXiv 1712.08968), whose abstract states that "the
-probability of hitting such local minima is quite high, and increasing with the network size" (their
-Table 1 gives the rates per k for gradient descent from Xavier starts; its numbers could not be
-checked against the paper here, so none are quoted: ``PUBLISHED_PERCENT`` is left empty until someone
-transcribes them from the PDF with the table reference).
+Published numbers (``PUBLISHED``), from the anchor's own result files
+``Results/newExp-k-k.mat`` of the same repository (see its ``Results/readme.txt``): out of 1000 GD runs
+per $k$, the number of runs in each family of spurious minima (variable ``magnitude``) and one
+representative per family (``WbadNew``), whose loss we evaluate with their ``GD_code/objval.m``
+formula. The rates are compared with a two-sided Fisher exact test on the 2x2 table (ours vs theirs,
+spurious vs not); the smallest spurious losses with theirs.
 
-Run: ``python analyses/spurious_census.py [--quick] [--out DIR] [--seed S] [--budget SECONDS]``.
+Run: ``python analyses/spurious_census.py [--k 6 7 8] [--starts 1000] [--seed 0] [--scheduler ADDR|local]
+[--json out.json] [--out DIR] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import time
-import warnings
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import scipy.stats as st
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy.optimize as so  # noqa: E402
+import mfsym as mf
 
-import mfsym as mf  # noqa: E402
-
-#: Safran & Shamir 2018 (arXiv 1712.08968), Table 1, rows k = n: % of runs ending at a spurious minimum.
-#: Empty on purpose: fill it only from the paper itself (values recalled from memory are not a source).
-PUBLISHED_PERCENT: dict[int, float] = {}
-SPURIOUS_LOSS = 1e-8
+#: Safran & Shamir 2018, github.com/ItaySafran/OneLayerGDconvergence, Results/newExp-k-k.mat (k = n):
+#: {k: [(loss of the family representative WbadNew(:,:,i) by GD_code/objval.m, runs in the family
+#: (magnitude(i)) out of 1000)]}, read with scipy.io.loadmat.
+PUBLISHED: dict[int, list[tuple[float, int]]] = {
+    6: [(0.025081, 3)],
+    7: [(0.023203, 55)],
+    8: [(0.021508, 126)],
+    9: [(0.020014, 213), (0.037489, 5)],
+    10: [(0.018702, 312), (0.035327, 34)],
+    11: [(0.017547, 383), (0.033348, 71), (0.054476, 1)],
+    12: [(0.016524, 427), (0.031551, 135), (0.045458, 17), (0.054341, 2), (0.060872, 2), (0.066466, 2)],
+}
+PUBLISHED_RUNS = 1000
+SPURIOUS_LOSS = 1e-3  # bad_minima_value_bound, GD_code/findBadMinima.m
+STEP = 0.1  # stepsize, GD_code/findBadMinima.m
+GRAD_TOL = 1e-9 / (2 * math.pi)  # gradnorm_target = 1e-9 on the 2*pi-scaled gradient, GD_code/findMinimum.m
+DIVERGE = 1e4 / (2 * math.pi)  # "gradnorm > 10^4 % Divergence", GD_code/findMinimum.m
 
 
 def problem(k: int) -> mf.Problem:
-    """The population problem of Safran & Shamir: relu student of width k, identity teacher, x ~ N(0, I_k)."""
+    """Safran & Shamir's population problem: relu student of width k, identity teacher, x ~ N(0, I_k)."""
     fam = mf.families.relu(d=k, outputs=0)
-    teacher = mf.Measure(fam, np.eye(k), np.ones(k))
-    return mf.Problem(fam, mf.GaussianTeacher(fam, teacher))
+    return mf.Problem(fam, mf.GaussianTeacher(fam, mf.Measure(fam, np.eye(k), np.ones(k))))
 
 
-def train(prob: mf.Problem, k: int, rng: np.random.Generator) -> mf.Measure:
-    """One Xavier-uniform start, L-BFGS on the population loss, then ``mf.stationary`` polishing of
-    the spurious end points."""
-    fam, c = prob.family, np.ones(k)
-    bound = np.sqrt(6.0 / (2 * k))
+def run_k(k: int, starts: int, seed: int, client, progress: bool) -> mf.Census:
+    """The census of one k with Safran & Shamir's protocol (``client``: None, "local" or a scheduler address)."""
+    return mf.census(problem(k), k, starts, init="ss18", masses=np.ones(k), seed=seed, method="gd", dt=STEP,
+                     tol=GRAD_TOL, diverge=DIVERGE, max_steps=10**6, client=client, progress=progress)
 
-    def fg(x):
-        mu = mf.Measure(fam, x.reshape(k, k), c)
-        return prob.loss(mu), prob.particle_gradient(mu).ravel()
 
-    x0 = rng.uniform(-bound, bound, (k, k)).ravel()
-    res = so.minimize(fg, x0, jac=True, method="L-BFGS-B", options={"maxiter": 10000, "gtol": 1e-12, "ftol": 1e-16})
-    mu = mf.Measure(fam, res.x.reshape(k, k), c)
-    if prob.loss(mu) <= SPURIOUS_LOSS:
-        return mu  # a global minimum (loss 0); nothing to certify
-    # Workaround: mf.stationary's trust-exact step can raise ValueError (NaN in scipy's cho_solve) at
-    # points that are already stationary to ~1e-9; keep the L-BFGS point then (its residual is reported).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        try:
-            return mf.stationary(prob, mu, target="minimum", tol=1e-11)
-        except ValueError:
-            return mu
+def compare(k: int, c: mf.Census) -> dict:
+    """Our rate and smallest spurious loss vs the published ones (Fisher exact test)."""
+    n = int(np.sum(c.status != "not-run"))
+    ours = int(np.sum(c.losses >= SPURIOUS_LOSS))
+    pub = PUBLISHED.get(k)
+    theirs = sum(r for _, r in pub) if pub else None
+    sp = [e for e in c.minima if e.loss >= SPURIOUS_LOSS]
+    out = {"k": k, "runs": n, "spurious": ours, "rate": ours / n if n else float("nan"),
+           "published_spurious": theirs, "published_rate": None if theirs is None else theirs / PUBLISHED_RUNS,
+           "fisher_p": None, "min_loss": min((e.loss for e in sp), default=None),
+           "published_min_loss": None if not pub else min(v for v, _ in pub),
+           "families": len(sp), "published_families": None if not pub else len(pub),
+           "unconverged": int(np.sum((c.status != "converged") & (c.status != "not-run"))),
+           "max_residual": float(np.nanmax(c.residuals)), "max_steps": int(np.max(c.steps)),
+           "minima": [{"k": k, "loss": e.loss, "count": e.count, "residual": e.residual, "verdict": e.verdict,
+                       "classification": e.finite_width, "finite_width_certified": e.finite_width_certified,
+                       "certified_nonglobal": e.nonglobal_certified,
+                       "lambda_min": (e.report.finite_width.lambda_min
+                                      if e.report is not None and e.report.finite_width is not None else float("nan")),
+                       "gap": (e.report.mean_field.gap if e.report is not None and e.report.mean_field is not None
+                               else float("nan")),
+                       "escape_rate": _escape_rate(e)} for e in sp],
+           "global": [{"loss": e.loss, "count": e.count, "verdict": e.verdict} for e in c.minima
+                      if e.loss < SPURIOUS_LOSS],
+           "seconds": c.seconds}
+    if theirs is not None:
+        out["fisher_p"] = float(st.fisher_exact([[ours, n - ours], [theirs, PUBLISHED_RUNS - theirs]])[1])
+    return out
+
+
+def _escape_rate(e) -> float:
+    mfd = None if e.report is None else e.report.mean_field
+    return float(mfd.escaping_sets[0].growth_rate) if mfd is not None and mfd.escaping_sets else float("nan")
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="k in {6, 9}, a few starts (< 30 s)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "spurious_census"))
+    ap.add_argument("--k", type=int, nargs="+", default=None, help="widths k = n (default 6..12)")
+    ap.add_argument("--starts", type=int, default=None, help="runs per k (default 1000; --quick: 40)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--budget", type=float, default=None,
-                    help="seconds for the training rounds (default 480 full, none in quick mode)")
-    ap.add_argument("--ks", type=int, nargs="+", default=None)
-    ap.add_argument("--max-starts", type=int, default=None)
+    ap.add_argument("--scheduler", default=None, help="dask scheduler address, or 'local' for a 2-worker LocalCluster")
+    ap.add_argument("--json", default=None, help="write the results (with certificates) to this file")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "spurious_census"))
+    ap.add_argument("--quick", action="store_true", help="k in {6, 9}, 40 starts each (< 1 min)")
+    ap.add_argument("--progress", action="store_true", help="progress bars (on a terminal)")
     args = ap.parse_args(argv)
+    ks = args.k or ([6, 9] if args.quick else list(range(6, 13)))
+    starts = args.starts or (40 if args.quick else PUBLISHED_RUNS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ks = args.ks or ([6, 9] if args.quick else list(range(6, 13)))
-    max_starts = args.max_starts or (10 if args.quick else 10**6)
-    budget = args.budget if args.budget is not None else (None if args.quick else 480.0)
-    rng = np.random.default_rng(args.seed)
-    probs = {k: problem(k) for k in ks}
-    runs: dict[int, list[mf.Measure]] = {k: [] for k in ks}
-    losses: dict[int, list[float]] = {k: [] for k in ks}
-    residuals: dict[int, list[float]] = {k: [] for k in ks}
 
-    # Rounds of one start per k, so every k gets the same number of starts; stop when the budget is spent.
     t0 = time.perf_counter()
-    rounds = 0
-    while rounds < max_starts and (budget is None or time.perf_counter() - t0 < budget):
-        for k in ks:
-            mu = train(probs[k], k, rng)
-            runs[k].append(mu)
-            losses[k].append(probs[k].loss(mu))
-            residuals[k].append(probs[k].residual(mu))
-        rounds += 1
-    t_train = time.perf_counter() - t0
-
-    # Distinct spurious minima (one per loss value = one permutation orbit), each checked by mf.check.
-    t1 = time.perf_counter()
-    minima = []
+    rows, censuses = [], {}
     for k in ks:
-        L = np.array(losses[k])
-        spurious = np.flatnonzero(L > SPURIOUS_LOSS)
-        reps: list[dict] = []
-        for i in spurious:
-            hit = next((r for r in reps if abs(r["loss"] - L[i]) <= 1e-7 * max(1.0, L[i])), None)
-            if hit is not None:
-                hit["count"] += 1
-                continue
-            rep = mf.check(probs[k], runs[k][i], seed=args.seed)
-            fw, mfd = rep.finite_width, rep.mean_field
-            sets = mfd.escaping_sets if mfd is not None else []
-            reps.append({"k": k, "loss": float(L[i]), "count": 1, "residual": float(rep.residual),
-                         "classification": fw.classification if fw else None,
-                         "lambda_min": fw.lambda_min if fw else float("nan"),
-                         "verdict": rep.verdict.value, "gap": mfd.gap if mfd else float("nan"),
-                         "certified_nonglobal": bool(mfd.certified_nonglobal) if mfd else False,
-                         "escape_rate": sets[0].growth_rate if sets else float("nan")})
-        minima.extend(reps)
-    t_check = time.perf_counter() - t1
+        c = run_k(k, starts, args.seed, args.scheduler, args.progress)
+        censuses[k] = c
+        rows.append(compare(k, c))
+        r = rows[-1]
+        print(f"k = {k}: {r['spurious']}/{r['runs']} spurious, flows {c.seconds['flows']:.0f} s, "
+              f"checks {c.seconds['checks']:.0f} s", flush=True)
+    total = time.perf_counter() - t0
 
-    n_runs = [len(losses[k]) for k in ks]
-    frac = [float(np.mean(np.array(losses[k]) > SPURIOUS_LOSS)) for k in ks]
-    print(f"Safran & Shamir 2018 census: relu k = n, identity teacher, x ~ N(0, I_k), seed {args.seed}")
-    print(f"training {t_train:.0f} s ({rounds} starts per k), checks {t_check:.0f} s")
-    print(f"{'k':>3} {'runs':>5} {'spurious %':>10} {'S&S 2018 %':>10} {'max resid':>10}  spurious losses")
-    for k, n, f in zip(ks, n_runs, frac):
-        sp = sorted({round(m["loss"], 6) for m in minima if m["k"] == k})
-        pub = PUBLISHED_PERCENT.get(k, float("nan"))
-        print(f"{k:>3} {n:>5} {100 * f:>10.1f} {pub:>10.1f} {max(residuals[k]):>10.1e}  {sp}")
-    print(f"\n{'k':>3} {'loss':>10} {'runs':>5} {'finite width':>17} {'lambda_min':>10} {'verdict':>10} "
-          f"{'gap':>9} {'certified':>9} {'escape c':>9}")
+    print(f"\nSafran & Shamir 2018 census: relu k = n, identity teacher, x ~ N(0, I_k); init randn(d,k)/sqrt(d), "
+          f"GD step {STEP}, stop at max_j |grad_j L| <= 1e-9/(2 pi), spurious if loss >= {SPURIOUS_LOSS:g}; "
+          f"{starts} starts per k, seed {args.seed}; {total:.0f} s")
+    print(f"{'k':>3} {'runs':>5} {'spurious':>8} {'rate %':>7} {'S&S %':>6} {'Fisher p':>9} {'families':>8} "
+          f"{'S&S fam':>7} {'min loss':>9} {'S&S min':>9} {'unconv':>6} {'flows s':>8} {'checks s':>8}")
+    for r in rows:
+        pr = "" if r["published_rate"] is None else f"{100 * r['published_rate']:.1f}"
+        fp = "" if r["fisher_p"] is None else f"{r['fisher_p']:.3f}"
+        ml = "" if r["min_loss"] is None else f"{r['min_loss']:.6f}"
+        pm = "" if r["published_min_loss"] is None else f"{r['published_min_loss']:.6f}"
+        print(f"{r['k']:>3} {r['runs']:>5} {r['spurious']:>8} {100 * r['rate']:>7.1f} {pr:>6} {fp:>9} "
+              f"{r['families']:>8} {str(r['published_families'] or ''):>7} {ml:>9} {pm:>9} {r['unconverged']:>6} "
+              f"{r['seconds']['flows']:>8.0f} {r['seconds']['checks']:>8.0f}")
+    minima = [m for r in rows for m in r["minima"]]
+    print(f"\n{'k':>3} {'loss':>10} {'runs':>5} {'finite width':>17} {'fw cert':>7} {'lambda_min':>10} {'verdict':>10} "
+          f"{'gap':>9} {'non-global cert':>15} {'escape c':>9}")
     for m in minima:
-        print(f"{m['k']:>3} {m['loss']:>10.6f} {m['count']:>5} {str(m['classification']):>17} {m['lambda_min']:>10.3g} "
-              f"{m['verdict']:>10} {m['gap']:>9.4g} {str(m['certified_nonglobal']):>9} {m['escape_rate']:>9.3g}")
+        print(f"{m['k']:>3} {m['loss']:>10.6f} {m['count']:>5} {str(m['classification']):>17} "
+              f"{'yes' if m['finite_width_certified'] else 'no':>7} {m['lambda_min']:>10.3g} {str(m['verdict']):>10} "
+              f"{m['gap']:>9.4g} {'yes' if m['certified_nonglobal'] else 'no':>15} {m['escape_rate']:>9.3g}")
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    axes[0].plot(ks, [100 * f for f in frac], "o-", label=f"mfsym ({rounds} starts per k)")
-    pk = [k for k in ks if k in PUBLISHED_PERCENT]
-    if pk:
-        axes[0].plot(pk, [PUBLISHED_PERCENT[k] for k in pk], "s--", label="Safran & Shamir 2018, Table 1")
-    axes[0].set_xlabel("k = n")
-    axes[0].set_ylabel("% runs at a spurious minimum")
-    axes[0].legend()
-    for k in ks:
-        L = np.array(losses[k])
-        L = L[L > SPURIOUS_LOSS]
-        axes[1].plot(np.full(L.size, k) + np.random.default_rng(k).uniform(-0.15, 0.15, L.size), L, ".", alpha=0.6)
-    axes[1].set_xlabel("k = n")
-    axes[1].set_ylabel("loss at the spurious minimum")
-    axes[1].set_title("every one: verdict " + ", ".join(sorted({m["verdict"] for m in minima})) if minima else "")
-    fig.tight_layout()
-    fig_path = out / "spurious_census.png"
-    fig.savefig(fig_path, dpi=110)
-    plt.close(fig)
-    return {"k": ks, "runs": n_runs, "starts_per_k": rounds, "fraction_spurious": frac,
-            "published_percent": {k: PUBLISHED_PERCENT.get(k) for k in ks}, "minima": minima,
-            "n_spurious_runs": int(sum(m["count"] for m in minima)),
-            "all_unstable": bool(minima) and all(m["verdict"] == "unstable" for m in minima),
-            "max_residual": float(max(max(r) for r in residuals.values())),
-            "seconds": {"train": t_train, "check": t_check}, "figures": [str(fig_path)]}
+    figures = []
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(no figure: matplotlib is not installed; pip install mfsym[plot])")
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        rate = np.array([r["rate"] for r in rows])
+        se = np.sqrt(rate * (1 - rate) / np.array([r["runs"] for r in rows]))
+        axes[0].errorbar(ks, 100 * rate, yerr=100 * se, fmt="o-", label=f"mf.census ({starts} starts per k)")
+        pk = [k for k in ks if k in PUBLISHED]
+        axes[0].plot(pk, [100 * sum(r for _, r in PUBLISHED[k]) / PUBLISHED_RUNS for k in pk], "s--",
+                     label="Safran & Shamir 2018 (1000 runs)")
+        axes[0].set_xlabel("k = n")
+        axes[0].set_ylabel("% runs at a spurious minimum")
+        axes[0].legend()
+        for m in minima:
+            axes[1].plot(m["k"], m["loss"], "o", ms=3 + 2 * math.log1p(m["count"]), color="C0", alpha=0.7)
+        for k in pk:
+            axes[1].plot([k] * len(PUBLISHED[k]), [v for v, _ in PUBLISHED[k]], "x", color="C1")
+        axes[1].set_xlabel("k = n")
+        axes[1].set_ylabel("loss of each distinct spurious minimum (x: S&S)")
+        fig.tight_layout()
+        path = out / "spurious_census.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        figures.append(str(path))
+
+    result = {"k": ks, "starts_per_k": starts, "runs": [r["runs"] for r in rows],
+              "fraction_spurious": [r["rate"] for r in rows], "rows": rows, "minima": minima,
+              "n_spurious_runs": int(sum(m["count"] for m in minima)),
+              "all_unstable": bool(minima) and all(m["verdict"] == "unstable" for m in minima),
+              "max_residual": float(max(r["max_residual"] for r in rows)), "seconds": total, "figures": figures}
+    if args.json:
+        full = {**result, "census": {str(k): json.loads(c.to_json(indent=None)) for k, c in censuses.items()}}
+        Path(args.json).write_text(json.dumps(full, indent=1, default=str))
+    return result
 
 
 if __name__ == "__main__":

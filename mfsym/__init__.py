@@ -15,6 +15,8 @@ from ._errors import DataError as DataError
 from ._errors import FamilyError as FamilyError
 from ._errors import MeasureError as MeasureError
 from ._errors import MfsymError as MfsymError
+from .census import Census as Census
+from .census import census as census
 from .data import Samples as Samples
 from .dynamics import flow as flow
 from .dynamics import stationary as stationary
