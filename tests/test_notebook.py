@@ -200,6 +200,26 @@ def test_progress_auto_off_a_terminal(monkeypatch):
     assert _progress.auto_enabled() is True
 
 
+def test_progress_in_a_jupyter_kernel_uses_tqdm_auto(monkeypatch):
+    """In a kernel stderr is no terminal, yet a report is shown (a tqdm.auto widget when tqdm is there)."""
+    import types
+
+    class ZMQInteractiveShell:  # the class name IPython gives the notebook kernel's shell
+        pass
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: ZMQInteractiveShell()
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.delenv("MFSYM_PROGRESS", raising=False)
+    assert _progress.auto_enabled() is True
+    tqdm_auto = pytest.importorskip("tqdm.auto")
+    bar = _progress.progress(total=2, desc="nb")
+    try:
+        assert isinstance(bar, tqdm_auto.tqdm)
+    finally:
+        bar.close()
+
+
 def test_flow_progress_reports_without_carriage_returns(monkeypatch, caplog, capsys):
     monkeypatch.setattr(_progress, "_LOG_EVERY", 0.0)
     fam = mf.families.relu(d=2)
