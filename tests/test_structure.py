@@ -84,6 +84,7 @@ def test_custom_softplus_is_structured_fast_and_matches_finite_differences():
     (lambda z, a, b: a * sp.sqrt(1 + z**2), False, False),
     (lambda z, a, b: a * sp.exp(z), False, False),
     (lambda z, a, b: a * sp.Abs(z + b), True, False),
+    (lambda z, a, b: a * sp.sin(z), False, False),     # bounded, but no limits at infinity: not proved
 ])
 def test_boundedness_of_the_feature_is_proved(expr_of, bias, bounded):
     fam = _ridge(expr_of, 2, bias)

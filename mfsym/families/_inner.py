@@ -86,8 +86,8 @@ def _piece_bounded(val: sp.Expr, var: sp.Symbol, where: sp.Set) -> bool | None:
                 lim = sp.limit(val, var, end)
                 if lim.is_infinite or lim in (sp.oo, -sp.oo, sp.zoo):
                     return False
-                if not (lim.is_finite or isinstance(lim, sp.AccumBounds) and lim.min.is_finite and lim.max.is_finite):
-                    return None
+                if isinstance(lim, sp.AccumBounds) or not lim.is_finite or lim.has(sp.Limit):
+                    return None   # an oscillating or unevaluated limit is not a saturation: undecided
     return True
 
 
@@ -97,7 +97,9 @@ def prove_bounded(expr: sp.Expr, var: sp.Symbol) -> tuple[bool | None, str]:
     Piecewise functions (``Max``, ``Abs``, ``Heaviside``, ``Piecewise``) are split into their pieces;
     a piece is bounded when it is continuous on the closure of its interval and has finite limits at
     the infinite ends (compact pieces are then bounded by continuity). An infinite limit proves the
-    function unbounded; anything sympy cannot settle is ``None`` (not proved either way).
+    function unbounded; anything sympy cannot settle is ``None`` (not proved either way). A bounded
+    function without limits at infinity (``sin``) is ``None`` too: the output-linear theory's search over
+    the compactified parameter space needs the limits.
     """
     try:
         e = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
@@ -425,6 +427,9 @@ class SeparableKernel(InnerMap):
             self._k[0] = numeric
 
     def boundedness(self):
+        if sp.periodicity(self.profile, U) is not None:
+            return True, (f"psi = prod_j kappa(x_j - t_j) with the periodic kappa(u) = {sp.sstr(self.profile)}: t lives "
+                          "on the torus, a compact set on which the continuous psi is bounded")
         ok, why = prove_bounded(self.profile, U)
         return ok, f"psi = prod_j kappa(x_j - t_j) with kappa(u) = {sp.sstr(self.profile)}: {why}"
 
