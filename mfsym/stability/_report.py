@@ -162,8 +162,11 @@ def latex_body(rep: Any) -> str:
         for c in claims:
             enc = c.get("enclosure")
             rng = rf"$[{_tex_num(_bound(enc[0]))}, {_tex_num(_bound(enc[1]))}]$" if enc else "none"
-            out.append(rf"\item \texttt{{{tex_text(c['name'])}}}: {tex_text(c['statement'])}; enclosure {rng}; "
-                       rf"\textbf{{{tex_text(c['outcome'])}}}.")
+            rel = {"<": "<", "<=": r"\le", ">": ">", ">=": r"\ge"}.get(c.get("relation"))
+            thr = c.get("threshold")
+            required = rf" (required ${rel} {_tex_num(_bound(thr))}$)" if rel and isinstance(thr, str) else ""
+            out.append(rf"\item \texttt{{{tex_text(c['name'])}}}: {tex_text(c['statement'])}; enclosure of the "
+                       rf"checked quantity {rng}{required}; \textbf{{{tex_text(c['outcome'])}}}.")
         out.append(r"\end{itemize}")
     if rep.reasons:
         out.append(r"\paragraph{Notes.}")
