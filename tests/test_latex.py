@@ -24,7 +24,7 @@ BUILTIN = {
     "attention": ["p_i", "D_i", r"M_i &= ", r"\rho_i &= ", r"\operatorname{softmax}", r"\operatorname{diag}\left(p_i\right) - p_i p_i^{\top}"],
     "deconvolution": [r"\Delta_i", r"\kappa_i", r"\kappa'"],
 }
-OPTIONS = {"relu": {"d": 3}, "sigmoid": {"d": 2, "outputs": 2}, "tanh": {"d": 2}, "erf": {"d": 2},
+OPTIONS = {"relu": {"d": 3}, "sigmoid": {"d": 2, "outputs": 2}, "tanh": {"d": 2}, "erf": {"d": 2}, "softplus": {"d": 2},
            "attention": {"d": 2, "outputs": 2, "tokens": 3}, "deconvolution": {"d": 2}}
 
 
@@ -78,7 +78,8 @@ def test_repr_latex_is_math_only():
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
-@pytest.mark.parametrize("name", sorted(BUILTIN) + ["custom-poly", "logistic"])
+@pytest.mark.parametrize("name", sorted(BUILTIN) + ["custom-poly", "custom-softplus", "custom-max", "custom-piecewise",
+                                                   "softplus", "logistic"])
 def test_compiles_with_pdflatex(name, tmp_path):
     if name == "logistic":
         d = mf.derive(mf.families.sigmoid(d=2), loss="logistic")
