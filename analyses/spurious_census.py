@@ -13,7 +13,7 @@ step 0.1 on $L$ (their ``stepsize/(2*pi)`` times the $2\pi$-scaled gradient); st
 per-neuron gradient norm of the $2\pi$-scaled gradient is $\le 10^{-9}$, i.e.
 $\max_j |\nabla_{w_j} L| \le 10^{-9}/(2\pi)$; a run whose scaled gradient norm exceeds $10^4$ restarts
 from its start with half the step; a run is *spurious* when its loss is $\ge 10^{-3}$
-(``bad_minima_value_bound``). ``mf.census`` runs all starts of a ``k`` as one batched computation,
+(``bad_minima_value_bound``). ``mf.census`` runs the starts of a ``k`` in batches, each one batched computation,
 groups the endpoints up to neuron and input-coordinate permutations (the identity teacher is invariant
 under joint row/column permutations of $W$, as in their ``Verify_minima_code/uniqueCritPoints.m``) and
 checks each distinct endpoint with ``mf.check``.
@@ -26,7 +26,7 @@ formula. The rates are compared with a two-sided Fisher exact test on the 2x2 ta
 spurious vs not); the smallest spurious losses with theirs.
 
 Run: ``python analyses/spurious_census.py [--k 6 7 8] [--starts 1000] [--seed 0] [--scheduler ADDR|local]
-[--json out.json] [--out DIR] [--quick]``.
+[--batch 100] [--json out.json] [--out DIR] [--quick] [--progress]``.
 """
 
 from __future__ import annotations
@@ -67,10 +67,10 @@ def problem(k: int) -> mf.Problem:
     return mf.Problem(fam, mf.GaussianTeacher(fam, mf.Measure(fam, np.eye(k), np.ones(k))))
 
 
-def run_k(k: int, starts: int, seed: int, client, progress: bool) -> mf.Census:
+def run_k(k: int, starts: int, seed: int, client, progress: bool | None, batch: int = 100) -> mf.Census:
     """The census of one k with Safran & Shamir's protocol (``client``: None, "local" or a scheduler address)."""
     return mf.census(problem(k), k, starts, init="ss18", masses=np.ones(k), seed=seed, method="gd", dt=STEP,
-                     tol=GRAD_TOL, diverge=DIVERGE, max_steps=10**6, client=client, progress=progress)
+                     tol=GRAD_TOL, diverge=DIVERGE, max_steps=10**6, batch=batch, client=client, progress=progress)
 
 
 def compare(k: int, c: mf.Census) -> dict:
@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", default=None, help="write the results (with certificates) to this file")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "spurious_census"))
     ap.add_argument("--quick", action="store_true", help="k in {6, 9}, 40 starts each (< 1 min)")
-    ap.add_argument("--progress", action="store_true", help="progress bars (on a terminal)")
+    ap.add_argument("--batch", type=int, default=100, help="starts per batch (one Dask task each; the table does "
+                    "not depend on it)")
+    ap.add_argument("--progress", action="store_true", help="progress reports (off a terminal as log lines)")
     args = ap.parse_args(argv)
     ks = args.k or ([6, 9] if args.quick else list(range(6, 13)))
     starts = args.starts or (40 if args.quick else PUBLISHED_RUNS)
@@ -126,13 +128,26 @@ def main(argv: list[str] | None = None) -> dict:
 
     t0 = time.perf_counter()
     rows, censuses = [], {}
-    for k in ks:
-        c = run_k(k, starts, args.seed, args.scheduler, args.progress)
-        censuses[k] = c
-        rows.append(compare(k, c))
-        r = rows[-1]
-        print(f"k = {k}: {r['spurious']}/{r['runs']} spurious, flows {c.seconds['flows']:.0f} s, "
-              f"checks {c.seconds['checks']:.0f} s", flush=True)
+    client = cluster = None
+    if args.scheduler is not None:  # one client for every k
+        from dask.distributed import Client, LocalCluster
+
+        if args.scheduler == "local":
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0")
+        client = Client(cluster if cluster is not None else args.scheduler)
+    try:
+        for k in ks:
+            c = run_k(k, starts, args.seed, client, True if args.progress else None, args.batch)
+            censuses[k] = c
+            rows.append(compare(k, c))
+            r = rows[-1]
+            print(f"k = {k}: {r['spurious']}/{r['runs']} spurious, flows {c.seconds['flows']:.0f} s, "
+                  f"checks {c.seconds['checks']:.0f} s", flush=True)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
     total = time.perf_counter() - t0
 
     print(f"\nSafran & Shamir 2018 census: relu k = n, identity teacher, x ~ N(0, I_k); init randn(d,k)/sqrt(d), "

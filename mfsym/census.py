@@ -41,8 +41,9 @@ import scipy.optimize as so
 import scipy.special as sps
 
 from ._backend import SampleBackend
-from ._progress import activate, progress as progress_report
 from ._errors import DataError, MeasureError, MfsymError
+from ._progress import activate
+from ._progress import progress as progress_report
 from ._types import FloatArray
 from ._validate import as_float_array, optional_import, positive_float, positive_int
 from .families import OutputLinear
@@ -55,7 +56,7 @@ __all__ = ["census", "Census", "Endpoint", "INITS", "METHODS"]
 
 
 class CensusError(MfsymError, ValueError):
-    """A census was asked for with invalid arguments."""
+    """A census was asked for with invalid arguments (a :class:`mfsym.MfsymError`)."""
 
 
 #: Initialisations by name (``init=``); each draws the ``(m, p)`` particles of one start.
@@ -92,8 +93,8 @@ def _kernel_functions(name: str) -> tuple[Callable, Callable, Callable]:
 
 
 def _pair_invariants(W1: FloatArray, W2: FloatArray, a: FloatArray, b: FloatArray, self_pairs: bool):
-    """$\\gamma = w^\\top w'$ and $s = \\sqrt{\\alpha\\beta - \\gamma^2}$ for every pair of a start: ``W1`` ``(S, m, d)``,
-    ``W2`` ``(S, M, d)`` with squared norms ``a`` ``(S, m)``, ``b`` ``(S, M)`` -> two ``(S, m, M)`` arrays.
+    """$\\gamma = w^\\top w'$ and $s = \\sqrt{\\alpha\\beta - \\gamma^2}$ for every pair of a start:
+    ``W1`` ``(S, m, d)``, ``W2`` ``(S, M, d)`` with squared norms ``a`` ``(S, m)``, ``b`` ``(S, M)`` -> two ``(S, m, M)`` arrays.
 
     Where $\\alpha\\beta - \\gamma^2$ cancels ($\\sin^2\\angle(w, w') < 10^{-4}$) $s$ is recomputed as
     $|w|\\,|w' - (w'^\\top\\hat w)\\hat w|$, so parallel pairs get $s$ to rounding, not to $\\sqrt{\\epsilon}$;
@@ -159,7 +160,7 @@ class _PopulationKernel:
         return out
 
     def __call__(self, P: FloatArray, c: FloatArray, loss: bool = True) -> tuple[FloatArray | None, FloatArray]:
-        """Losses ``(S,)`` (None unless ``loss``) and $\\nabla J_\\mu(\\theta_j)$ ``(S, m, p)`` for ``P`` ``(S, m, p)``."""
+        """Losses ``(S,)`` (None unless ``loss``) and $\\nabla J_\\mu(\\theta_j)$ ``(S, m, p)`` at ``P`` ``(S, m, p)``."""
         S, m, _ = P.shape
         W = P[..., self.sw]
         src_W = np.concatenate([W, np.broadcast_to(self.W_t, (S,) + self.W_t.shape)], axis=1)
@@ -184,7 +185,8 @@ class _PopulationKernel:
             return None, G
         K = vals["k"] if AA is None else AA * vals["k"]
         # R = (c K_ss c - 2 c K_st c* + c* K_tt c*) / 2
-        out = 0.5 * np.einsum("sj,j->s", K[:, :, :m] @ c, c) - np.einsum("sj,j->s", K[:, :, m:] @ self.c_t, c) + self.const
+        out = (0.5 * np.einsum("sj,j->s", K[:, :, :m] @ c, c) - np.einsum("sj,j->s", K[:, :, m:] @ self.c_t, c)
+               + self.const)
         if self.reg:
             out = out + 0.5 * self.reg * np.einsum("smp,smp,m->s", P, P, c)
         return out, G
@@ -310,10 +312,6 @@ def _run_batch(kernel, P0: FloatArray, c: FloatArray, cfg: _FlowSettings) -> dic
     if gd:
         loss = kernel(P, c)[0]
     return {"P": P, "loss": loss, "residual": res, "steps": steps, "status": status.astype(str), "h": h}
-
-
-def _run_batch_task(kernel, P0, c, cfg):  # a module-level function: what a Dask worker runs
-    return _run_batch(kernel, P0, c, cfg)
 
 
 # ============================================================================ initialisation
@@ -552,7 +550,8 @@ class Census:
                  f"{'finite width':>16} {'fw cert':>7} {'non-global cert':>15}"]
         for i, e in enumerate(self.minima):
             lines.append(f"{i:>3} {e.count:>5} {e.loss:>12.6g} {e.residual:>9.2e} {e.status:>9} "
-                         f"{str(e.verdict):>16} {str(e.finite_width):>16} {'yes' if e.finite_width_certified else 'no':>7} "
+                         f"{str(e.verdict):>16} {str(e.finite_width):>16} "
+                         f"{'yes' if e.finite_width_certified else 'no':>7} "
                          f"{'yes' if e.nonglobal_certified else 'no':>15}")
         return "\n".join(lines)
 
@@ -662,7 +661,7 @@ def _run_flows(kernel, P0, c, cfg, bounds, dclient, ckpt, fp, progress) -> tuple
             from dask.distributed import as_completed
 
             kfut = dclient.scatter(kernel, broadcast=True)
-            futs = {dclient.submit(_run_batch_task, kfut, P0[bounds[b][0]:bounds[b][1]], c, cfg, pure=False): b
+            futs = {dclient.submit(_run_batch, kfut, P0[bounds[b][0]:bounds[b][1]], c, cfg, pure=False): b
                     for b in todo}
             for fut in as_completed(list(futs)):
                 done[futs[fut]] = fut.result()
@@ -807,7 +806,8 @@ def census(prob: Problem, width: int, starts: int, *, init: str | Callable = "ga
     options = {"seed": seed, **(check_options or {})}
     settings = {"init": init if isinstance(init, str) else getattr(init, "__name__", "callable"), "seed": seed,
                 "method": method, "dt": dt, "tol": tol, "max_steps": max_steps, "diverge": diverge,
-                "dedupe_tol": dedupe_tol, "masses": c.tolist(), "check_options": {k: repr(v) for k, v in options.items()}}
+                "dedupe_tol": dedupe_tol, "masses": c.tolist(),
+                "check_options": {k: repr(v) for k, v in options.items()}}
     cfg = _FlowSettings(method, dt, tol, max_steps, diverge)
     P0 = _initial_particles(prob, width, starts, init, seed)
     bounds = [(lo, min(starts, lo + batch)) for lo in range(0, starts, batch)]

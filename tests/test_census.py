@@ -243,7 +243,7 @@ def test_ss18_rates_and_smallest_spurious_losses_at_k7_k8():
     # (github.com/ItaySafran/OneLayerGDconvergence, Results/newExp-7-7.mat and newExp-8-8.mat)
     for k, published, loss in ((7, 55, 0.023203), (8, 126, 0.021508)):
         c = mf.census(ss18(k), k, 300, init="ss18", masses=np.ones(k), seed=0, dt=0.1, tol=1e-9 / (2 * np.pi),
-                      max_steps=10**6, check=False, progress=False)
+                      max_steps=10**6, batch=300, check=False, progress=False)
         ours = int(np.sum(c.losses >= 1e-3))
         p = st.fisher_exact([[ours, 300 - ours], [published, 1000 - published]])[1]
         assert p > 0.01, (k, ours, p)
