@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sps
-import scipy.sparse.linalg as spla
 
 from .._errors import MeasureError
 from .._types import FloatArray
@@ -31,6 +30,8 @@ from ..families import Homogeneous, OutputLinear
 from ..measure import Measure
 
 DENSE_LIMIT = 3000
+#: Lanczos budget: Hessian-vector products per spectrum (each about two particle-gradient passes)
+LANCZOS_STEPS = 400
 
 
 @dataclass(frozen=True)
@@ -259,18 +260,6 @@ def _merge_supports(sets: list[set[int]]) -> list[set[int]]:
     return out
 
 
-def _bottom_full(hv, N: int, rng: np.random.Generator, lam_perp: float) -> float:
-    """Smallest eigenvalue of $H$ on the whole space (Lanczos, relative tolerance $10^{-6}$; an informative
-    number, it decides nothing): at most ``lam_perp``, the transverse bottom."""
-    op = spla.LinearOperator((N, N), matvec=hv, dtype=float)
-    try:
-        val = float(spla.eigsh(op, k=1, which="SA", v0=rng.standard_normal(N), tol=1e-6, maxiter=20 * N,
-                               return_eigenvectors=False)[0])
-    except spla.ArpackNoConvergence as exc:
-        val = float(np.min(exc.eigenvalues)) if len(exc.eigenvalues) else lam_perp
-    return min(val, lam_perp)
-
-
 def classify(lam_min: float, lam_max: float, tol: float) -> str:
     """Numeric classification from the transverse spectrum."""
     scale = max(abs(lam_min), abs(lam_max), 1e-300)
@@ -285,11 +274,14 @@ def spectrum(prob, mu: Measure, k: int = 6, method: str = "auto", tol: float = 1
              dense_limit: int = DENSE_LIMIT, seed: int = 0) -> Spectrum:
     """Spectrum of the particle Hessian of $F(\\theta_1..\\theta_m) = L(\\sum_j c_j\\delta_{\\theta_j})$.
 
-    Dense (``numpy.linalg.eigh``) when $N = m p \\le$ ``dense_limit``, otherwise Lanczos
-    (``scipy.sparse.linalg.eigsh``) on Hessian-vector products: the top of the spectrum directly,
-    the bottom as the top of $\\lambda_{max} I - H$. Symmetry directions $S$ (:func:`symmetries`) are
-    removed by working on $S^\\perp$ (dense: an orthonormal complement; Lanczos: $P H P + \\sigma S S^\\top$
-    with $\\sigma$ above the spectrum).
+    Dense (``numpy.linalg.eigh``) when $N = m p \\le$ ``dense_limit`` (3000), otherwise Lanczos with full
+    reorthogonalisation (:func:`lanczos`) on matrix-free Hessian-vector products (``Problem.hvp``, two
+    particle passes each): one Krylov space in $S^\\perp$ gives the bottom and the top, at most
+    :data:`LANCZOS_STEPS` products. Symmetry directions $S$ (:func:`symmetries`, sparse) are removed by
+    working on $S^\\perp$ (dense: an orthonormal complement; Lanczos: every vector projected, $O(mp)$).
+    An unconverged Lanczos run says so in ``method``; it is never classified "strict-local-min" (a Ritz
+    value is only an upper bound on $\\lambda_{min}$), while a Ritz value below $-$``tol``$\\,|\\lambda|_{max}$
+    shows a negative eigenvalue either way.
 
     Parameters
     ----------
@@ -343,21 +335,64 @@ def spectrum(prob, mu: Measure, k: int = 6, method: str = "auto", tol: float = 1
     def hv(v):
         return prob.hvp(mu, np.asarray(v, dtype=float).reshape(shape)).ravel()
 
-    proj = sym.project_out
+    kk = max(1, min(k, N - sym.dim))
+    theta, vecs, resid, steps = lanczos(lambda v: sym.project_out(hv(sym.project_out(v))), N,
+                                        sym.project_out(rng.standard_normal(N)), kk, tol, LANCZOS_STEPS)
+    lam_top = float(theta[-1])
+    scale = max(abs(float(theta[0])), abs(lam_top), 1e-300)
+    converged = bool(np.all(resid[:kk] <= tol * scale))
+    # the full space (symmetry directions included): a short run, an upper bound on the true bottom
+    full, _, _, _ = lanczos(hv, N, rng.standard_normal(N), 1, tol, min(LANCZOS_STEPS, 30))
+    lam = theta[:kk]
+    method = f"lanczos ({steps} Hessian-vector products, full reorthogonalisation)"
+    cls = classify(float(lam[0]), lam_top, tol)
+    if not converged:
+        worst = float(np.max(resid[:kk]))
+        method += f"; not converged: Ritz residual {worst:.2e} > {tol:g} |lambda|_max"
+        if cls == "strict-local-min":
+            # a Ritz value is a Rayleigh quotient, an upper bound on lambda_min: below -tol |lambda|_max it shows
+            # a negative eigenvalue converged or not, but a positive one proves nothing until converged
+            cls = "degenerate"
+    return Spectrum(lam, vecs[:, :kk], float(lam[0]), lam_top, min(float(full[0]), float(lam[0])), sym, method,
+                    cls, tol)
 
-    Hop = spla.LinearOperator((N, N), matvec=lambda v: proj(hv(proj(v))), dtype=float)
-    v0 = proj(rng.standard_normal(N))
-    lam_top = float(spla.eigsh(Hop, k=1, which="LA", v0=v0, tol=1e-10, return_eigenvectors=False)[0])
-    # bottom of H on S^perp = shift - top of (shift I - P H P) on S^perp, S itself sent to 0: any shift at or
-    # above lambda_max keeps the transverse bottom on top, and one of the spectrum's own scale keeps ARPACK's
-    # relative tolerance meaningful (|error| <= tol * shift)
-    shift = 2.0 * abs(lam_top) + np.finfo(float).tiny
-    Bop = spla.LinearOperator((N, N), matvec=lambda v: proj(shift * proj(v) - proj(hv(proj(v)))), dtype=float)
-    kk = min(k, N - sym.dim - 1) if N - sym.dim > 1 else 1
-    w, V = spla.eigsh(Bop, k=kk, which="LA", v0=v0, tol=1e-10, maxiter=50 * N)
-    lam_bot_full = _bottom_full(hv, N, rng, float(shift - np.max(w)))
-    order = np.argsort(-w)
-    lam = shift - w[order]
-    V = V[:, order]
-    return Spectrum(lam, V, float(lam[0]), lam_top, lam_bot_full, sym,
-                    "lanczos (eigsh on Hessian-vector products)", classify(float(lam[0]), lam_top, tol), tol)
+
+def lanczos(matvec, N: int, v0: FloatArray, k: int, tol: float, steps: int):
+    """Lanczos with full reorthogonalisation (Golub & Van Loan 2013, §10.1) for the ``k`` smallest and the
+    largest eigenvalue of a symmetric operator, stopped when their Ritz residuals $|\\beta_j s_{ji}|$ fall
+    below ``tol`` times the spectral scale, or after ``steps`` products.
+
+    Returns ``(theta, vectors, residuals, steps)``: Ritz values ascending (the largest last), the ``k``
+    bottom Ritz vectors ``(N, k)``, the residual norms of the ``k`` bottom values (each has an eigenvalue
+    within its residual: Parlett 1998, Thm 4.5.1) and the number of products taken.
+    """
+    steps = max(1, min(int(steps), N))
+    Q = np.zeros((steps + 1, N))
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    nrm = np.linalg.norm(v0)
+    if nrm == 0:
+        return np.zeros(1), np.zeros((N, 1)), np.zeros(1), 0
+    Q[0] = v0 / nrm
+    j = 0
+    for j in range(steps):
+        w = matvec(Q[j])
+        alpha[j] = Q[j] @ w
+        w -= Q[: j + 1].T @ (Q[: j + 1] @ w)  # full reorthogonalisation, twice is enough (Kahan)
+        w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
+        beta[j] = np.linalg.norm(w)
+        if (j + 1) % 10 == 0 or beta[j] == 0 or j + 1 == steps:
+            T = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
+            theta, S = np.linalg.eigh(T)
+            res = np.abs(beta[j] * S[-1, :])
+            scale = max(abs(theta[0]), abs(theta[-1]), 1e-300)
+            kk = min(k, theta.size)
+            if beta[j] == 0 or (theta.size > kk and np.all(res[:kk] <= tol * scale) and res[-1] <= tol * scale):
+                break
+        if beta[j] == 0:
+            break
+        Q[j + 1] = w / beta[j]
+    T = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
+    theta, S = np.linalg.eigh(T)
+    kk = min(k, theta.size)
+    res = np.abs(beta[j] * S[-1, :kk])
+    return theta, Q[: j + 1].T @ S[:, :kk], res, j + 1
