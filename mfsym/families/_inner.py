@@ -57,6 +57,17 @@ def _entire(val: sp.Expr, var: sp.Symbol) -> bool:
     return True
 
 
+def _tidy(e: sp.Expr) -> sp.Expr:
+    """The shortest of cheap rational normal forms (``simplify`` costs seconds on exponentials)."""
+    forms = [e]
+    for fn in (sp.factor, sp.cancel, sp.together):
+        try:
+            forms.append(fn(e))
+        except (TypeError, ValueError, NotImplementedError, sp.PolynomialError):
+            pass
+    return min(forms, key=sp.count_ops)
+
+
 def _piece_bounded(val: sp.Expr, var: sp.Symbol, where: sp.Set) -> bool | None:
     """Whether ``val`` is bounded on the interval(s) ``where``: True / False (an infinite limit) / None."""
     from sympy.calculus.util import continuous_domain
@@ -176,7 +187,10 @@ class Activation:
             e = e.replace(sp.DiracDelta, lambda *a: sp.S.Zero)
             if order and self.self_subs:
                 e = sp.factor(sp.simplify(e.subs(dict(self.self_subs))))
-            self._cache[key] = sp.simplify(e) if order else e
+                e = sp.simplify(e)
+            elif order:
+                e = _tidy(e)
+            self._cache[key] = e
         return self._cache[key]
 
     def derivative_in_z(self, order: int) -> sp.Expr:

@@ -66,6 +66,19 @@ def _pull_positive(expr: sp.Matrix, t: sp.Symbol) -> sp.Matrix:
     return expr.replace(lambda e: isinstance(e, (sp.Max, sp.Min, sp.Heaviside, sp.sign)), pull)
 
 
+def _is_zero(e: Any) -> bool:
+    """An exact zero test, cheapest first: structural, expanded, then ``simplify``."""
+    e = sp.sympify(e)
+    if e == 0:
+        return True
+    try:
+        if sp.expand(e) == 0:
+            return True
+    except (TypeError, ValueError, NotImplementedError):
+        pass
+    return sp.simplify(e) == 0
+
+
 def _lambdify(args: list, exprs: list):
     """Vectorised numpy callables of derivative formulas; Dirac terms of piecewise neurons (which vanish
     almost everywhere) are dropped, ``Heaviside`` is the numpy step, ``erf`` scipy's."""
@@ -224,10 +237,12 @@ class CustomFamily(Family):
                 continue
             comps = cw.params[key] if shape else sp.Matrix([cw.params[key]])
             J = cw.expr.jacobian(list(comps))
-            psi = sp.simplify(J[0, 0])
+            psi = J[0, 0]
+            if psi.free_symbols & set(comps):
+                psi = sp.simplify(psi)
             expected = sp.eye(self.out_dim) * psi
-            if (J - expected).applyfunc(sp.simplify).is_zero_matrix and not (psi.free_symbols & set(comps)):
-                if (cw.expr - J * sp.Matrix(list(comps))).applyfunc(sp.simplify).is_zero_matrix:
+            if all(_is_zero(e) for e in J - expected) and not (psi.free_symbols & set(comps)):
+                if all(_is_zero(e) for e in cw.expr - J * sp.Matrix(list(comps))):
                     self._outer, self._psi = key, psi
                     break
 
@@ -343,12 +358,7 @@ def _as_ridge(fam: "CustomFamily") -> tuple | None:
         sigma = psi.subs(xval[0], (Z - (lin - w[0] * xval[0])) / w[0])
     sigma = sp.sympify(sigma)
     if sigma.free_symbols - {Z}:
-        try:
-            sigma = sp.simplify(sigma)
-        except (TypeError, ValueError, NotImplementedError):
-            return None
-        if sigma.free_symbols - {Z}:
-            return None
+        return None   # (no simplify: on a neuron of another shape it can run for minutes)
     if b is None and _differs_at_zero_weight(psi, sigma, w, xval, lin):
         return None
     return sigma, inner[0], (inner[1] if b is not None else None)

@@ -254,8 +254,9 @@ class Derivation:
             self.ell = sp.Rational(1, 2) * (f - y) ** 2
         else:
             self.ell = sp.log(1 + sp.exp(-y * f))
-        self.ell1 = sp.simplify(sp.diff(self.ell, f))
-        ell2 = sp.simplify(sp.diff(self.ell, f, 2))
+        tidy = sp.simplify if self.loss == "logistic" else sp.expand   # the square loss needs no simplify
+        self.ell1 = tidy(sp.diff(self.ell, f))
+        ell2 = tidy(sp.diff(self.ell, f, 2))
         self.ell2 = sp.simplify(ell2.subs(y**2, 1)) if self.loss == "logistic" else ell2
         self._fy = (f, y)
 
