@@ -470,6 +470,10 @@ def gap(prob: Problem, mu: Measure, *, seed: int | np.random.Generator | None = 
     search = {"homogeneous": homogeneous_gap, "output-linear": output_linear_gap}.get(rp.kind, general_gap)
     with activate(progress_bar(desc="mf.meanfield.gap", enabled=progress)):
         g = search(rp, restarts, samples, rng)
+    if rp.kind == "homogeneous":  # piecewise-linear potentials: exact search over activation patterns
+        from ._exact import exact_gap
+
+        g = exact_gap(rp, g)
     if mu.offset is not None:
         g = _offset_condition(prob, mu, g)
     if g.witness is None:

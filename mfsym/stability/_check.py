@@ -461,6 +461,15 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
                        "'global-minimizer' nor 'unstable' is claimed")
         return Verdict.INCONCLUSIVE, mfd
     if value <= gap_tol:
+        if "exact" in g.extras:  # piecewise-linear potential: the exact search proves the bound (or says why not)
+            claim = C.exact_global_claim(prob, mu, gap_tol)
+            claims.append(claim)
+            if claim["outcome"] == "proved":
+                mfd.method = f"{g.method}; certified (exact MILP): gap <= gap_tol"
+                reasons.append(f"gap {value:.3e} <= gap_tol {gap_tol:.1e}: certified (exact MILP) -- the exact search "
+                               f"over activation patterns proves the gap <= {C.certified_upper(claim):.3e}")
+                return Verdict.GLOBAL, mfd
+            reasons.append(f"the exact search did not certify the gap <= gap_tol ({claim['reason']})")
         reasons.append(f"gap {value:.3e} <= gap_tol {gap_tol:.1e} after the global search ({g.method}); "
                        "global optimality is numerical evidence, not a proof")
         return Verdict.GLOBAL, mfd
