@@ -37,7 +37,9 @@ from . import _floatbound as FB
 from .._ball import Undecided, precision, to_interval_hex
 from .._enclose import ball_problem as BallProblem, balls
 
-FORMAT = "mfsym-certificate/1"
+#: version 2: the stationarity claim encloses the scale-free residual, the measure may carry an output bias,
+#: and the mean-field search records the class's reason; version-1 certificates must be re-made with check
+FORMAT = "mfsym-certificate/2"
 PD_LIMIT = 1500
 #: 'unstable' needs a certified |J(witness)| above this multiple of the stationarity residual: a point
 #: within the stationarity tolerance of a global minimizer can have a gap of the order of its residual
@@ -643,6 +645,9 @@ def _load(certificate: Any) -> dict:
             raise CertificateError(f"certificate: not valid JSON ({str(exc)[:120]})") from None
     if not isinstance(certificate, dict):
         raise CertificateError(f"certificate: expected a dict or JSON text, got {type(certificate).__name__}")
+    if certificate.get("format") == "mfsym-certificate/1":
+        raise CertificateError("certificate.format: 'mfsym-certificate/1' (mfsym before the scale-free stationarity "
+                               "claim) is no longer verified; run `check` again to make a version-2 certificate")
     if certificate.get("format") != FORMAT:
         raise CertificateError(f"certificate.format: expected {FORMAT!r}, got {str(certificate.get('format'))[:80]!r}")
     for key in ("problem", "claims", "verdict", "precision_bits", "inputs_sha256", "mfsym_version"):
