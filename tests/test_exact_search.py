@@ -166,7 +166,7 @@ def test_adversarial_small_cap_never_global(d):
     U /= np.linalg.norm(U, axis=1, keepdims=True)
     frac = float(np.mean(prob.first_variation(mu, U) < 0))
     assert frac < 0.02
-    rep = mf.check(prob, mu, escaping=False)
+    rep = mf.check(prob, mu, escaping=False, restarts=3)
     assert rep.verdict == "unstable"
     ng = next(c for c in rep.certificate["claims"] if c["name"] == "non-globality")
     assert ng["outcome"] == "proved"
@@ -178,7 +178,7 @@ def test_adversarial_small_cap_never_global(d):
 def test_adversarial_without_cap_is_certified_global(d):
     prob, mu, X, e = adversarial(d, seed=d, cap=False)
     assert not cap_exists(X, e) and np.all(e >= 0)  # J >= 0 everywhere: truly global
-    rep = mf.check(prob, mu, escaping=False)
+    rep = mf.check(prob, mu, escaping=False, restarts=3)
     assert rep.verdict == "global-minimizer"
     ex = next(c for c in rep.certificate["claims"] if c["name"] == "exact-global")
     assert ex["outcome"] == "proved"
@@ -194,7 +194,7 @@ def test_no_false_claims_over_the_generator():
         for cap in (True, False):
             prob, mu, X, e = adversarial(d, seed, cap=cap, stretch=stretch)
             truth_global = not cap_exists(X, e)
-            v = mf.check(prob, mu, escaping=False).verdict
+            v = mf.check(prob, mu, escaping=False, restarts=3).verdict
             false += (v == "global-minimizer" and not truth_global) or (v == "unstable" and truth_global)
     assert false == 0
 
@@ -207,7 +207,7 @@ def test_trained_outputs_teacher_student():
     mu = mf.Measure(fam, W, np.array([0.5, 0.5]))
     Y = mf.Problem(fam, mf.Samples(X, np.zeros((12, 1)))).prediction(mu)
     prob = mf.Problem(fam, mf.Samples(X, Y))
-    rep = mf.check(prob, mu, escaping=False)
+    rep = mf.check(prob, mu, escaping=False, restarts=3)
     assert rep.verdict == "global-minimizer"
     assert [c["outcome"] for c in rep.certificate["claims"] if c["name"] == "exact-global"] == ["proved"]
     # perturb the labels: not global; the exact bound dominates the sphere gap found numerically
@@ -227,7 +227,7 @@ def test_size_limit_falls_back_with_a_reason(monkeypatch):
     monkeypatch.setattr(EX, "MAX_SAMPLES", 5)
     g = mf.meanfield.gap(prob, mu)
     assert "no exact search (size limit of the exact search: n =" in g.method and "exact" not in g.extras
-    rep = mf.check(prob, mu, escaping=False)
+    rep = mf.check(prob, mu, escaping=False, restarts=3)
     assert rep.verdict == "global-minimizer"
     assert not any(c["name"] == "exact-global" for c in rep.certificate["claims"])
     assert any("numerical evidence" in r for r in rep.reasons)
