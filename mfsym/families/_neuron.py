@@ -108,8 +108,8 @@ class NeuronFamily(Family):
         if A is None:
             return self.inner_map.jvp(eta, X, Veta)
         psi, dpsi = self.inner_map.value_and_jvp(eta, X, Veta)
-        return (np.einsum("qkj,qnj->qnk", VA, psi, optimize=True)
-                + np.einsum("qkj,qnj->qnk", A, dpsi, optimize=True))
+        # batched matmuls, (Q, n, q) x (Q, q, k): no einsum path search per call
+        return np.matmul(psi, VA.transpose(0, 2, 1)) + np.matmul(dpsi, A.transpose(0, 2, 1))
 
     def hvp_contract(self, thetas, X, U, V):
         """$\\sum_{i,c} u_{ic}\\nabla^2\\varphi_c(\\theta_q; x_i)\\, v_q$ without a $p \\times p$ Hessian -> ``(Q, p)``.
@@ -131,16 +131,18 @@ class NeuronFamily(Family):
         A, eta = self._split(thetas)
         VA, Veta = self._split(V)
         Q = thetas.shape[0]
-        W = self._inner_weights(A, U, Q)
         if A is None:
+            W = self._inner_weights(A, U, Q)
             W2 = self._inner_weights(None, U2 if U2 is not None else np.zeros_like(U), Q)
             h_eta, _, _, g = self.inner_map.hvp_parts(eta, X, W, Veta, W2)
             return h_eta + g
-        W2 = self._inner_weights(VA, U, Q) + (0.0 if U2 is None else self._inner_weights(A, U2, Q))
+        # inner weights A^T u_i as batched matmuls (n, k) x (Q, k, q) -> (Q, n, q)
+        W = np.matmul(U, A)
+        W2 = np.matmul(U, VA) if U2 is None else np.matmul(U, VA) + np.matmul(U2, A)
         h_eta, psi, dpsi, g = self.inner_map.hvp_parts(eta, X, W, Veta, W2)
-        h_A = np.einsum("nk,qnj->qkj", U, dpsi, optimize=True)
+        h_A = np.matmul(U.T, dpsi)
         if U2 is not None:
-            h_A = h_A + np.einsum("nk,qnj->qkj", U2, psi, optimize=True)
+            h_A = h_A + np.matmul(U2.T, psi)
         return np.concatenate([h_A.reshape(Q, -1), h_eta + g], axis=1)
 
     # ------------------------------------------------------------------ symbolic ground truth
