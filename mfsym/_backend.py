@@ -129,11 +129,11 @@ class SampleBackend(Backend):
         fam, X = self.family, self.X
         Un = self.residual(P, c, offset) / self.n
         t = np.zeros((self.n, fam.out_dim))
-        for s in _chunks(P.shape[0], self._per_row, budget=1 << 18):
+        for s in _chunks(P.shape[0], self._per_row):
             t += np.tensordot(c[s], fam.jvp(P[s], X, V[s]), axes=1)
         Wn = self.curvature(P, c, offset) * t / self.n
         out = np.empty_like(P)
-        for s in _chunks(P.shape[0], self._per_row, budget=1 << 18):  # (chunk, n) arrays of 2 MB: in cache
+        for s in _chunks(P.shape[0], self._per_row):
             out[s] = fam.hvp_and_vjp(P[s], X, Un, V[s], Wn)
         return c[:, None] * out
 

@@ -381,8 +381,7 @@ def lanczos(matvec, N: int, v0: FloatArray, k: int, tol: float, steps: int):
         w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
         beta[j] = np.linalg.norm(w)
         if (j + 1) % 10 == 0 or beta[j] == 0 or j + 1 == steps:
-            T = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
-            theta, S = np.linalg.eigh(T)
+            theta, S = sla.eigh_tridiagonal(alpha[: j + 1], beta[:j])
             res = np.abs(beta[j] * S[-1, :])
             scale = max(abs(theta[0]), abs(theta[-1]), 1e-300)
             kk = min(k, theta.size)
@@ -391,8 +390,7 @@ def lanczos(matvec, N: int, v0: FloatArray, k: int, tol: float, steps: int):
         if beta[j] == 0:
             break
         Q[j + 1] = w / beta[j]
-    T = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1) + np.diag(beta[:j], -1)
-    theta, S = np.linalg.eigh(T)
+    theta, S = sla.eigh_tridiagonal(alpha[: j + 1], beta[:j])
     kk = min(k, theta.size)
     res = np.abs(beta[j] * S[-1, :kk])
     return theta, Q[: j + 1].T @ S[:, :kk], res, j + 1
