@@ -89,8 +89,19 @@ def jax_hvp(prob, mu):
     return lambda V: np.asarray(fn(jnp.asarray(V), *args))
 
 
+class Rows(list):
+    """The table, each row printed as soon as it is measured (a long run shows its progress)."""
+
+    def append(self, row) -> None:
+        super().append(row)
+        case, bname, tb, mname, tm, note = row
+        ratio = tm / tb if tb == tb and tb > 0 else float("nan")
+        print(f"{case:46s} {bname:30s} {tb:9.4f} {mname:30s} {tm:9.4f} {ratio:9.2f}  {note}", flush=True)
+
+
 def main(quick: bool = False) -> None:
-    rows = []
+    print(f"{'case':46s} {'baseline':30s} {'s':>9s} {'measured':30s} {'s':>9s} {'ratio':>9s}  note", flush=True)
+    rows = Rows()
     # 1. HVP at 10^5 parameters
     d, n, m = (10, 100, 100) if quick else (100, 1000, 1000)
     prob, mu = relu_problem(d, n, m)
@@ -159,10 +170,6 @@ def main(quick: bool = False) -> None:
     rows.append((f"certified v^T H v, N = {mu4.particles.size}", "float-rigorous bound", t_float,
                  "python-flint balls (128 bits)", t_ball,
                  f"balls / float; widths {hi - lo:.1e} vs {2 * float(ball.rad()):.1e}"))
-    print(f"{'case':46s} {'baseline':30s} {'s':>9s} {'measured':30s} {'s':>9s} {'ratio':>9s}  note")
-    for case, bname, tb, mname, tm, note in rows:
-        ratio = tm / tb if tb == tb and tb > 0 else float("nan")
-        print(f"{case:46s} {bname:30s} {tb:9.4f} {mname:30s} {tm:9.4f} {ratio:9.2f}  {note}")
 
 
 if __name__ == "__main__":
