@@ -62,8 +62,10 @@ from ..families._inner import Z
 #: size limits of the exact search: samples n and inner dimension D (= d + bias)
 MAX_SAMPLES = 400
 MAX_INNER_DIM = 40
-#: linear programs per call (all facets and sub-problems together)
-NODE_LIMIT = 6000
+#: linear programs per call (all facets and sub-problems together): the certificate's claim, and the search
+#: inside ``gap`` (about 10-30 ms each)
+NODE_LIMIT = 1000
+SEARCH_LIMIT = 600
 #: ball precision of the safe bounds (bits)
 BITS = 128
 
@@ -489,12 +491,12 @@ def describe(res: ExactResult) -> str:
     if not res.complete:
         low = min((s.best for s in res.searches), default=0.0)
         if low < -res.threshold:
-            return (f"exact search over activation patterns stopped at a point where the sub-problem value is "
-                    f"{low:.3e} < -{res.threshold:.1e}: no certified bound")
-        return (f"exact search over activation patterns incomplete after {res.nodes} linear programs (limit "
-                f"{NODE_LIMIT}): no certified bound")
-    return (f"exact search over activation patterns (branch and bound, HiGHS LPs with safe dual bounds, "
-            f"{res.nodes} LPs, {len(res.searches)} sub-problem(s) on the l-inf ball): certified gap <= {res.upper:.3e}")
+            return ("exact search over activation patterns: found a point of the l-inf ball where J < 0 (polished "
+                    "on the sphere); no upper bound")
+        return ("exact search over activation patterns: incomplete at its limit of linear programs, no certified "
+                "bound")
+    return (f"exact search over activation patterns (branch and bound, HiGHS LPs with safe dual bounds on the "
+            f"l-inf ball, {len(res.searches)} sub-problem(s)): certified gap <= {res.upper:.2e}")
 
 
 def exact_gap(rp, g):
@@ -512,7 +514,7 @@ def exact_gap(rp, g):
     if pl is None:
         return dataclasses.replace(g, method=f"{g.method}; no exact search ({why})")
     try:
-        res = exact_search(prob, mu, pl, SEARCH_TOL * _scale(prob, mu))
+        res = exact_search(prob, mu, pl, SEARCH_TOL * _scale(prob, mu), budget=SEARCH_LIMIT, early=True)
     except Undecided as exc:  # no residual enclosure: the numerical search stands
         return dataclasses.replace(g, method=f"{g.method}; no exact search ({exc})")
     s = g.extras.get("cone_sign", -1)
@@ -531,8 +533,9 @@ def exact_gap(rp, g):
                                extras=extras)
 
 
-#: prune level of the search inside ``gap`` relative to the largest |J| on the l-inf ball
-SEARCH_TOL = 1e-10
+#: resolution of the search inside ``gap``, relative to the scale of |J| on the l-inf ball: it stops at the first
+#: point below -SEARCH_TOL * scale (then polished on the sphere), or proves there is none
+SEARCH_TOL = 1e-9
 
 
 def _scale(prob, mu) -> float:
