@@ -258,8 +258,7 @@ def minimise(P: Scalar, threshold: float, budget: int, early: bool = False) -> S
     for j in range(D):
         for s in (1.0, -1.0):
             # facet eta_j = s: z_i in [l_i, u_i] (outward rounded)
-            rest = np.array([math.fsum(absX[i]) - absX[i, j] for i in range(n)])
-            rest = np.array([_up(v) for v in rest])
+            rest = np.array([_up(math.fsum(np.delete(absX[i], j))) for i in range(n)])  # correctly rounded, then up
             l = np.array([_down(s * Xa[i, j] - rest[i]) for i in range(n)])
             u = np.array([_up(s * Xa[i, j] + rest[i]) for i in range(n)])
             heap = [_Node(-math.inf, order, np.zeros(n, dtype=int))]
@@ -305,7 +304,7 @@ def _node(P: Scalar, w_mid, Xa, l, u, j: int, s: float, signs: np.ndarray):
     n, D = Xa.shape
     act = (l >= 0) | (signs > 0)
     dead = ((u <= 0) | (signs < 0)) & ~act
-    free = ~act & ~dead & (w_mid != 0)
+    free = ~act & ~dead  # a weight whose ball straddles 0 keeps its epigraph: the true (z, relu z) stays feasible
     F = np.nonzero(free)[0]
     nz = len(F)
     # variables x = (eta (D), z_F (nz), t_F (nz)); E: z_F - X_F eta = 0
@@ -339,7 +338,7 @@ def _node(P: Scalar, w_mid, Xa, l, u, j: int, s: float, signs: np.ndarray):
             rows.append(r)
             rhs.append(flint.arb(0))
         else:  # t_i - rho z_i <= -rho l_i with rho >= u/(u - l), rho <= 1
-            rr = min(1.0, _up(u[i] / (u[i] - l[i])))
+            rr = min(1.0, _up(_up(u[i] / (u[i] - l[i]))))  # two roundings, four ulps up: rho >= u / (u - l)
             rho[i] = rr
             r = np.zeros(N)
             r[D + k], r[D + nz + k] = -rr, 1.0
