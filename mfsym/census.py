@@ -103,8 +103,8 @@ def _pair_invariants(W1: FloatArray, W2: FloatArray, a: FloatArray, b: FloatArra
     g = W1 @ np.swapaxes(W2, 1, 2)
     ab = a[:, :, None] * b[:, None, :]
     s2 = ab - g * g
-    s = np.sqrt(np.maximum(s2, 0.0))
     near = s2 <= 1e-4 * ab
+    s = np.sqrt(np.maximum(s2, 0.0, out=s2), out=s2)
     if self_pairs:
         m = W1.shape[1]
         diag = np.arange(m)
@@ -145,8 +145,11 @@ class _PopulationKernel:
     def _kernel(self, W1, W2, keys, self_pairs=False):
         funcs = dict(zip("kac", _kernel_functions(self.name)))
         a1 = np.einsum("smd,smd->sm", W1, W1)
-        a2 = np.concatenate([a1, np.broadcast_to(self.b_t, (a1.shape[0], self.b_t.size))], axis=1) if self_pairs \
-            else np.einsum("smd,smd->sm", W2, W2)
+        if self_pairs:  # W2 = (W1, teacher): reuse |w|^2 (np.broadcast_to costs more than these at small S)
+            a2 = np.empty((a1.shape[0], a1.shape[1] + self.b_t.size))
+            a2[:, :a1.shape[1]], a2[:, a1.shape[1]:] = a1, self.b_t
+        else:
+            a2 = np.einsum("smd,smd->sm", W2, W2)
         g, s = _pair_invariants(W1, W2, a1, a2, self_pairs)
         a, b = a1[:, :, None], a2[:, None, :]
         live = None
@@ -154,7 +157,8 @@ class _PopulationKernel:
             live = (a > 0) & (b > 0)
             a, b = np.where(live, a, 1.0), np.where(live, b, 1.0)
             g, s = np.where(live, g, 0.0), np.where(live, s, 1.0)
-        out = [np.broadcast_to(np.asarray(funcs[key](a, b, g, s), dtype=float), g.shape) for key in keys]
+        out = [np.asarray(funcs[key](a, b, g, s), dtype=float) for key in keys]
+        out = [v if v.shape == g.shape else np.broadcast_to(v, g.shape) for v in out]
         if live is not None:
             out = [np.where(live, v, 0.0) for v in out]
         return out
@@ -163,20 +167,23 @@ class _PopulationKernel:
         """Losses ``(S,)`` (None unless ``loss``) and $\\nabla J_\\mu(\\theta_j)$ ``(S, m, p)`` at ``P`` ``(S, m, p)``."""
         S, m, _ = P.shape
         W = P[..., self.sw]
-        src_W = np.concatenate([W, np.broadcast_to(self.W_t, (S,) + self.W_t.shape)], axis=1)
+        src_W = np.empty((S, m + self.W_t.shape[0], W.shape[2]))
+        src_W[:, :m], src_W[:, m:] = W, self.W_t
         om = np.concatenate([c, -self.c_t])
         need = ("k", "a", "c") if (loss or self.sa is not None) else ("a", "c")
         vals = dict(zip(need, self._kernel(W, src_W, need, self_pairs=True)))
         if self.sa is None:  # output weights fixed to 1: (a^T a_s) = 1
             AA = None
-            ka, kc = vals["a"] * om, vals["c"] * om
+            ka, kc = vals["a"], vals["c"]
         else:
             A = P[..., self.sa]
-            src_A = np.concatenate([A, np.broadcast_to(self.A_t, (S,) + self.A_t.shape)], axis=1)
+            src_A = np.empty((S, m + self.A_t.shape[0], A.shape[2]))
+            src_A[:, :m], src_A[:, m:] = A, self.A_t
             AA = A @ np.swapaxes(src_A, 1, 2)  # (S, m, M)
-            ka, kc = AA * vals["a"] * om, AA * vals["c"] * om
+            ka, kc = AA * vals["a"], AA * vals["c"]
         G = np.zeros(P.shape)
-        G[..., self.sw] = 2 * W * ka.sum(axis=2)[..., None] + kc @ src_W
+        # sum_s om_s (2 k_alpha w + k_gamma w_s), with om folded into the small factors
+        G[..., self.sw] = 2 * W * (ka @ om)[..., None] + kc @ (om[:, None] * src_W)
         if self.sa is not None:
             G[..., self.sa] = (vals["k"] * om) @ src_A
         if self.reg:
@@ -256,49 +263,74 @@ class _FlowSettings:
 
 def _run_batch(kernel, P0: FloatArray, c: FloatArray, cfg: _FlowSettings) -> dict:
     """Advance every start of ``P0`` ``(S, m, p)`` to the stopping rule; one batched evaluation per step."""
+    return (_run_gd if cfg.method == "gd" else _run_adaptive)(kernel, P0, c, cfg)
+
+
+def _run_gd(kernel, P0: FloatArray, c: FloatArray, cfg: _FlowSettings) -> dict:
+    """Fixed-step Euler on the starts still running, kept contiguous (a stopped start is written back and
+    dropped), so that a step costs one kernel call and a few array operations, whatever has stopped."""
+    S = P0.shape[0]
+    sign = np.where(c < 0, -1.0, 1.0)[None, :, None]
+    live = c != 0
+    min_dt = cfg.dt * 2.0**-40
+    P, res, h = P0.copy(), np.empty(S), np.full(S, cfg.dt)
+    steps = np.zeros(S, dtype=np.int64)
+    status = np.array(["max-steps"] * S, dtype=object)
+    idx, Pa, ha = np.arange(S), P0.copy(), h.copy()  # the running starts
+    Ga = kernel(Pa, c, loss=False)[1]
+    ra = _residuals(Ga, live)
+    n = 0  # every running start has taken n steps (a restart does not reset the count)
+    with np.errstate(all="ignore"):
+        while True:
+            gone = np.zeros(idx.size, dtype=bool)
+            ok = ra <= cfg.diverge  # False for NaN and inf too
+            if not ok.all():  # Safran & Shamir's rule: restart from the initial point with half the step
+                r = np.flatnonzero(~ok)
+                Pa[r], ha[r] = P0[idx[r]], ha[r] / 2
+                Ga[r] = kernel(Pa[r], c, loss=False)[1]
+                ra[r] = _residuals(Ga[r], live)
+                gone[r] = ha[r] < min_dt
+            conv = ra <= cfg.tol
+            stop = conv | gone if n < cfg.max_steps else np.ones(idx.size, dtype=bool)
+            if stop.any():
+                out = idx[stop]
+                P[out], res[out], h[out], steps[out] = Pa[stop], ra[stop], ha[stop], n
+                status[idx[conv & stop]] = "converged"
+                status[idx[gone & ~conv]] = "diverged"
+                keep = ~stop
+                idx, Pa, Ga, ra, ha = idx[keep], Pa[keep], Ga[keep], ra[keep], ha[keep]
+                if idx.size == 0:
+                    break
+            Pa = Pa - ha[:, None, None] * sign * Ga
+            Ga = kernel(Pa, c, loss=False)[1]
+            ra = _residuals(Ga, live)
+            n += 1
+    return {"P": P, "loss": kernel(P, c)[0], "residual": res, "steps": steps, "status": status.astype(str), "h": h}
+
+
+def _run_adaptive(kernel, P0: FloatArray, c: FloatArray, cfg: _FlowSettings) -> dict:
+    """``mf.flow``'s backtracking Euler steps, per start: a trial step is kept if the loss does not increase."""
     S = P0.shape[0]
     P = P0.copy()
     sign = np.where(c < 0, -1.0, 1.0)[None, :, None]
     live = c != 0
-    gd = cfg.method == "gd"
     h = np.full(S, cfg.dt)
     steps = np.zeros(S, dtype=np.int64)
     status = np.array(["max-steps"] * S, dtype=object)
-    loss, G = kernel(P, c, loss=not gd)
+    loss, G = kernel(P, c)
     res = _residuals(G, live)
     active = np.ones(S, dtype=bool)
     min_dt = cfg.dt * 2.0**-40
     with np.errstate(all="ignore"):
         while True:
-            if gd:
-                bad = active & (~np.isfinite(res) | (res > cfg.diverge))
-                if bad.any():  # Safran & Shamir's rule: restart from the initial point with half the step
-                    r = np.flatnonzero(bad)
-                    P[r], h[r] = P0[r], h[r] / 2
-                    G[r] = kernel(P[r], c, loss=False)[1]
-                    res[r] = _residuals(G[r], live)
-                    gone = r[h[r] < min_dt]
-                    status[gone], active[gone] = "diverged", False
             done = active & (res <= cfg.tol)
             status[done], active[done] = "converged", False
             active &= steps < cfg.max_steps
             idx = np.flatnonzero(active)
             if idx.size == 0:
                 break
-            if idx.size == S:  # no gather while every start runs
-                trial = P - h[:, None, None] * sign * G
-            else:
-                trial = P[idx] - h[idx, None, None] * sign * G[idx]
-            lt, Gt = kernel(trial, c, loss=not gd)
-            if gd:
-                if idx.size == S:
-                    P, G = trial, Gt
-                    res = _residuals(G, live)
-                else:
-                    P[idx], G[idx] = trial, Gt
-                    res[idx] = _residuals(Gt, live)
-                steps[idx] += 1
-                continue
+            trial = P[idx] - h[idx, None, None] * sign * G[idx]
+            lt, Gt = kernel(trial, c)
             accept = np.isfinite(lt) & (lt <= loss[idx])
             a = idx[accept]
             P[a], loss[a], G[a] = trial[accept], lt[accept], Gt[accept]
@@ -309,8 +341,6 @@ def _run_batch(kernel, P0: FloatArray, c: FloatArray, cfg: _FlowSettings) -> dic
             h[rej] /= 2
             stalled = rej[h[rej] < min_dt]
             status[stalled], active[stalled] = "stalled", False
-    if gd:
-        loss = kernel(P, c)[0]
     return {"P": P, "loss": loss, "residual": res, "steps": steps, "status": status.astype(str), "h": h}
 
 
