@@ -178,3 +178,14 @@ def test_cli_verify_clean_lines(tmp_path, unstable):
     assert rc == 2 and "certificate.verdict" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(mf.CertificateError, match="UTF-8"):
         mf.verify(b"\xff\xfe")
+
+
+@pytest.mark.parametrize("block, key, value", [("finite_width", "lambda_min", "small"),
+                                               ("finite_width", "certified", 1),
+                                               ("mean_field_search", "at_infinity", "no"),
+                                               ("mean_field_search", "gap_value", [0.0])])
+def test_summary_fields_of_the_wrong_type_are_errors(unstable, block, key, value):
+    bad = copy.deepcopy(unstable)
+    bad[block][key] = value
+    with pytest.raises(mf.CertificateError, match=f"certificate.{block}.{key}"):
+        mf.verify(bad)

@@ -691,6 +691,22 @@ def _load(certificate: Any) -> dict:
     for key in ("finite_width", "mean_field_search"):
         if certificate.get(key) is not None and not isinstance(certificate[key], dict):
             raise CertificateError(f"certificate.{key}: expected a dict or null, got {type(certificate[key]).__name__}")
+    types = {"finite_width": {"classification": str, "certified": bool, "lambda_min": (float, str),
+                              "lambda_max": (float, str), "symmetry_dim": int},
+             "mean_field_search": {"gap_value": (float, str), "gap_tol": float, "kind": str, "method": str,
+                                   "at_infinity": bool, "seed": int, "restarts": int, "class_reason": str}}
+    for block, fields in types.items():
+        for key, typ in fields.items():
+            val = (certificate.get(block) or {}).get(key)
+            wrong = val is not None and (not isinstance(val, typ) or (isinstance(val, bool) and typ is not bool)
+                                         or (isinstance(val, str) and typ == (float, str)
+                                             and val not in ("nan", "inf", "-inf")))  # str: non-finite only
+            if wrong:
+                raise CertificateError(f"certificate.{block}.{key}: expected {getattr(typ, '__name__', 'a number')}, "
+                                       f"got {repr(val)[:60]}")
+    rf = certificate.get("residual_float")
+    if rf is not None and (isinstance(rf, bool) or not isinstance(rf, float)):
+        raise CertificateError(f"certificate.residual_float: expected a float, got {repr(rf)[:60]}")
     search = certificate.get("mean_field_search") or {}
     for key in ("seed", "restarts"):
         v = search.get(key, 0 if key == "seed" else 1)
