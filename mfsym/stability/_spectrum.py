@@ -84,7 +84,7 @@ class Spectrum:
         Smallest eigenvalue of $H$ on the whole space (0 at a critical point with symmetries).
     symmetries : Symmetries
     method : str
-        "dense (eigh)" or "lanczos (eigsh on Hessian-vector products)".
+        "dense (eigh)" or "lanczos (N Hessian-vector products, ...)", with "not converged" when it did not.
     classification : str
         Numeric: "strict-local-min", "strict-saddle" or "degenerate" (``tol`` relative to $|\\lambda|_{max}$).
     """
