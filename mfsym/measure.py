@@ -89,8 +89,9 @@ class Measure:
 
     @classmethod
     def load(cls, family: Family, path: str | Path) -> "Measure":
-        """Read a measure written by :meth:`save` (or any ``.npz`` with ``particles`` and ``masses``,
-        or with one array per block and optional ``masses``)."""
+        """Read a measure written by :meth:`save` (or any ``.npz`` with ``particles`` and ``masses``, or
+        with one array per block and ``masses``). A file without ``masses`` is refused: the default
+        $1/m$ of :meth:`from_blocks` would scale a trained network down $m$-fold without a word."""
         data = read_npz(path, "path", MeasureError, what="a measure")
         masses, offset = data.get("masses"), data.get("offset")
         saved = str(data["family"]) if "family" in data else None
@@ -101,6 +102,10 @@ class Measure:
             raise MeasureError(f"path: {str(path)!r} has array(s) {unknown} that family {family.name} (blocks "
                                f"{list(family.blocks)}) does not have; expected 'particles', 'masses', 'offset' or "
                                "one array per block")
+        if masses is None and ("particles" in data or all(k in data for k in family.blocks)):
+            raise MeasureError(f"path: {str(path)!r} has no 'masses' array; add one: np.ones(m) for a trained network "
+                               "whose output weights carry its scale, np.full(m, 1/m) for the mean-field normalisation "
+                               "(docs/conventions.md)")
         if "particles" in data:
             return cls(family, data["particles"], masses, offset)
         if all(k in data for k in family.blocks):

@@ -33,8 +33,12 @@ def test_family_arguments(call, match):
 
 def test_pack_errors_name_the_block():
     fam = mf.families.sigmoid(d=2)
-    with pytest.raises(mf.FamilyError, match=r"w: expected shape \(Q, 2\)"):
+    with pytest.raises(mf.FamilyError, match=r"w: expected shape \(m, 2\) with the particle index m first"):
         fam.pack(a=np.ones((3, 1)), w=np.ones((3, 3)), b=np.ones(3))
+    with pytest.raises(mf.FamilyError, match=r"a: .*got \(3,\); reshape it with a.reshape\(-1, 1\)"):
+        fam.pack(a=np.ones(3), w=np.ones((3, 2)), b=np.ones(3))
+    with pytest.raises(mf.FamilyError, match=r"w: .*got \(2, 3\); transpose it"):   # a PyTorch (out, in) weight
+        fam.pack(a=np.ones((3, 1)), w=np.ones((2, 3)), b=np.ones(3))
     with pytest.raises(mf.FamilyError, match="missing"):
         fam.pack(a=np.ones((3, 1)), w=np.ones((3, 2)))
     with pytest.raises(mf.FamilyError, match="leading dimension 2 differs"):

@@ -402,3 +402,13 @@ def test_derivation_shows_the_output_bias(tmp_path, capsys):
         r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "b.tex"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_a_blocks_file_without_masses_is_refused_not_scaled(tmp_path):
+    # the mean-field default 1/m would scale a trained network down m-fold without a word
+    fam = mf.families.tanh(d=2, outputs=1)
+    np.savez(tmp_path / "blocks.npz", a=np.ones((3, 1)), w=np.ones((3, 2)), b=np.zeros(3))
+    with pytest.raises(mf.MeasureError, match="no 'masses' array; add one: np.ones"):
+        mf.Measure.load(fam, tmp_path / "blocks.npz")
+    np.savez(tmp_path / "blocks_m.npz", a=np.ones((3, 1)), w=np.ones((3, 2)), b=np.zeros(3), masses=np.ones(3))
+    assert np.all(mf.Measure.load(fam, tmp_path / "blocks_m.npz").masses == 1.0)

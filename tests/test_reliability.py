@@ -432,8 +432,8 @@ def spec_files(tmp_path_factory, relu_global):
     np.savez(d / "data_Y2.npz", X=prob.data.X, Y=np.ones((8, 2)))
     np.savez(d / "mu_p5.npz", particles=np.ones((2, 5)), masses=np.ones(2))
     np.savez(d / "mu_m3.npz", particles=np.ones((2, 3)), masses=np.ones(3))
-    np.savez(d / "mu_empty.npz", particles=np.ones((0, 3)))
-    np.savez(d / "mu_inf.npz", particles=np.full((2, 3), np.inf))
+    np.savez(d / "mu_empty.npz", particles=np.ones((0, 3)), masses=np.ones(0))
+    np.savez(d / "mu_inf.npz", particles=np.full((2, 3), np.inf), masses=np.ones(2))
     (d / "garbage.npz").write_text("hello")
     return d
 

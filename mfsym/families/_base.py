@@ -116,8 +116,14 @@ class Family(abc.ABC):
         for key, shape in self.blocks.items():
             arr = as_float_array(blocks[key], key, FamilyError)
             if arr.ndim != len(shape) + 1 or arr.shape[1:] != shape:
-                raise FamilyError(f"{key}: expected shape (Q, {', '.join(map(str, shape))}{',' if len(shape) == 0 else ''}) "
-                                  f"with a leading particle dimension, got {arr.shape}")
+                want = "(m" + "".join(f", {s}" for s in shape) + ")"
+                hint = ""
+                if arr.ndim >= 1 and arr.size == arr.shape[0] * math.prod(shape):
+                    hint = f"; reshape it with {key}.reshape{want.replace('(m', '(-1')}"   # e.g. (m,) for a (1,) block
+                elif arr.ndim == 2 and arr.shape[::-1][1:] == shape:
+                    hint = f"; transpose it ({key}.T): a PyTorch weight is (out, in), the particles come first"
+                raise FamilyError(f"{key}: expected shape {want} with the particle index "
+                                  f"m first (one row per neuron), got {arr.shape}{hint}")
             if Q is None:
                 Q = arr.shape[0]
             elif arr.shape[0] != Q:
