@@ -47,7 +47,7 @@ from ._progress import progress as progress_report
 from ._types import FloatArray
 from ._validate import as_float_array, optional_import, positive_float, positive_int
 from .families import OutputLinear
-from .families._inner import Ridge
+from .families import Ridge
 from .measure import Measure
 from .population import CLOSED_FORMS, GaussianPopulationBackend
 from .problem import Problem

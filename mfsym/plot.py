@@ -160,7 +160,7 @@ def plot_trajectory(traj: Any, *, columns: tuple[int, int] | None = None, path: 
 
 
 def _inner_columns(family) -> list[int]:
-    from .families._base import OutputLinear
+    from .families import OutputLinear
 
     if isinstance(family, OutputLinear):
         sl = family.block_slice(family.outer)
@@ -185,7 +185,7 @@ def plot_escape(sim: Any, *, path: str | Path | None = None):
         inside, with the line of the set's predicted growth rate (log scale for exponential growth).
     """
     _require()
-    from .meanfield._simulate import EscapeSimulation
+    from .meanfield import EscapeSimulation
 
     if not isinstance(sim, EscapeSimulation):
         raise MfsymError(f"sim: expected an mf.meanfield.simulate_escape result, got {type(sim).__name__}")
@@ -254,7 +254,7 @@ def plot_first_variation(prob: Problem, mu: Measure, *, gap: Any = None, directi
     _require()
     from .meanfield._gap import Gap, inner_scale
     from .meanfield._gap import gap as gap_search
-    from .meanfield._potential import ReducedPotential
+    from .meanfield import ReducedPotential
 
     prob = _problem(prob)
     resolution = positive_int(resolution, "resolution", MfsymError, minimum=5)
@@ -377,8 +377,7 @@ def plot_spectrum(spec: Any, prob: Problem | None = None, mu: Measure | None = N
         Eigenvalues against their index (symlog scale); $\lambda_{\min}$ and $\lambda_{\max}$ on $S^\perp$ as lines.
     """
     _require()
-    from .stability._check import Report
-    from .stability._spectrum import Spectrum
+    from .stability import Report, Spectrum
 
     if isinstance(spec, Report):
         if spec.finite_width is None:
@@ -441,7 +440,7 @@ def plot_landscape(prob: Problem, mu: Measure, *, sets: list | None = None, simu
     """
     _require()
     from .meanfield._gap import inner_scale
-    from .meanfield._potential import ReducedPotential
+    from .meanfield import ReducedPotential
 
     prob = _problem(prob)
     resolution = positive_int(resolution, "resolution", MfsymError, minimum=5)

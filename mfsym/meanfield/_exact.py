@@ -57,7 +57,7 @@ from .._ball import Undecided, precision
 from .._types import FloatArray
 from ..data import Samples
 from ..families import Ridge
-from ..families._inner import Z
+from ..families import Z
 
 #: size limits of the exact search: samples n and inner dimension D (= d + bias)
 MAX_SAMPLES = 400

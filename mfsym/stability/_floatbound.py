@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from .._types import FloatArray
+from ..families import NeuronFamily, Ridge, Z
 
 U = 2.0**-53  # unit roundoff of binary64, round to nearest
 ETA = 2.0**-1074  # smallest subnormal: the absolute error of a product that underflows
@@ -168,8 +169,6 @@ def supports(prob, mu=None) -> ReluModel | None:
     """The float-rigorous model of ``prob`` when it has one: sample data, the square loss and a ridge
     family whose activation is $\\max(0, z)$ (checked on its sympy expression); ``None`` otherwise."""
     from ..data import Samples
-    from ..families._inner import Z, Ridge
-    from ..families._neuron import NeuronFamily
 
     fam = prob.family
     if not isinstance(prob.data, Samples) or prob.loss_name != "square":
