@@ -35,6 +35,12 @@ def _custom_piecewise():
     return mf.families.from_expr(expr, params={"a": (), "w": (2,)}, inputs={"x": (2,)}, name="custom-piecewise")
 
 
+def _custom_kernel():
+    t, x, a = sp.MatrixSymbol("t", 2, 1), sp.MatrixSymbol("x", 2, 1), sp.Symbol("a")
+    expr = a * sp.exp(-((x[0] - t[0]) ** 2 + (x[1] - t[1]) ** 2) * 2)      # a separable Gaussian, width 1/2
+    return mf.families.from_expr(expr, params={"a": (), "t": (2,)}, inputs={"x": (2,)}, name="custom-kernel")
+
+
 def _custom_abs():
     u, x = sp.symbols("u x")
     return mf.families.from_expr(sp.Abs(u) * u * x + u * sp.cos(x), params={"u": ()}, inputs={"x": ()}, name="custom-abs")
@@ -57,6 +63,7 @@ FAMILIES = {
     "custom-max": lambda: _ridge_custom(lambda z, a, b: a * sp.Max(0, z), {"a": (), "w": (2,)}, "custom-max"),
     "custom-piecewise": _custom_piecewise,
     "custom-abs": _custom_abs,
+    "custom-kernel": _custom_kernel,
 }
 
 

@@ -167,3 +167,25 @@ def test_class_and_reason_are_in_the_report_and_recomputed_by_verify():
     assert mf.verify(cert) is not False
     forged = dict(cert, mean_field_search=dict(cert["mean_field_search"], class_reason="bounded (trust me)"))
     assert mf.verify(forged) is False
+
+
+def test_custom_separable_kernel_is_the_builtin_deconvolution():
+    t, x, a = sp.MatrixSymbol("t", 2, 1), sp.MatrixSymbol("x", 2, 1), sp.Symbol("a")
+    fam = mf.families.from_expr(a * sp.exp(-((x[0] - t[0]) ** 2 + (x[1] - t[1]) ** 2) * sp.Rational(25, 2)),
+                                params={"a": (), "t": (2,)}, inputs={"x": (2,)})
+    ref = mf.families.deconvolution(d=2, width="1/5")
+    assert isinstance(fam, NeuronFamily) and isinstance(fam.inner_map, mf.families.SeparableKernel)
+    assert isinstance(fam, BoundedFeature) and fam.blocks == ref.blocks
+    rng = np.random.default_rng(4)
+    X, Y = rng.uniform(-1, 1, (40, 2)), rng.standard_normal((40, 1))
+    P = rng.uniform(-1, 1, (5, fam.p))
+    prob, prob_ref = mf.Problem(fam, mf.Samples(X, Y)), mf.Problem(ref, mf.Samples(X, Y))
+    mu, mu_ref = mf.Measure(fam, P), mf.Measure(ref, P)
+    T = rng.uniform(-1, 1, (6, fam.p))
+    np.testing.assert_allclose(prob.first_variation(mu, T), prob_ref.first_variation(mu_ref, T), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(prob.velocity(mu, T), prob_ref.velocity(mu_ref, T), rtol=1e-12, atol=1e-14)
+    assert r"\Delta_i" in mf.derive(fam).latex()
+    # not separable: stays componentwise
+    coupled = mf.families.from_expr(a * sp.exp(-(x[0] - t[0]) * (x[1] - t[1]) - (x[0] - t[0]) ** 2),
+                                    params={"a": (), "t": (2,)}, inputs={"x": (2,)})
+    assert not isinstance(coupled, NeuronFamily)

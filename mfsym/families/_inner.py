@@ -430,9 +430,9 @@ class SoftmaxAttention(InnerMap):
 class SeparableKernel(InnerMap):
     """$\\psi(t; x) = \\prod_{j=1}^d \\kappa(x_j - t_j)$ for a 1-D profile $\\kappa(u)$ (sympy expression)."""
 
-    def __init__(self, profile: sp.Expr, d: int, numeric: Callable | None = None):
+    def __init__(self, profile: sp.Expr, d: int, numeric: Callable | None = None, name: str = "t"):
         self.profile, self.d = profile, d
-        self.blocks = {"t": (d,)}
+        self.blocks = {name: (d,)}
         self.dim = 1
         self.input_shape = (d,)
         derivs = [sp.lambdify(U, sp.diff(profile, U, k), modules=_NUMERIC) for k in range(3)]
@@ -497,5 +497,5 @@ class SeparableKernel(InnerMap):
         return out
 
     def componentwise(self, params, x):
-        t = params["t"]
+        t = params[next(iter(self.blocks))]
         return sp.Matrix([sp.prod([self.profile.subs(U, x[j] - t[j]) for j in range(self.d)])])

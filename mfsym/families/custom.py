@@ -10,7 +10,7 @@ import sympy as sp
 
 from .._errors import FamilyError
 from ._base import Componentwise, Family, with_capabilities
-from ._inner import NUMERIC_MODULES, Z, Activation, Ridge, numeric_function
+from ._inner import NUMERIC_MODULES, U, Z, Activation, Ridge, SeparableKernel, numeric_function
 from ._neuron import make_family
 
 
@@ -273,9 +273,9 @@ def from_expr(expr: Any, params: dict[str, tuple[int, ...]], inputs: dict[str, t
     applies only when $\psi$ is proved bounded, which the componentwise path never does).
     """
     fam = CustomFamily(expr, params, inputs, name=name, references=references)
-    ridge = recognise_ridge(fam)
-    if ridge is not None:
-        return ridge
+    structured = recognise_ridge(fam) or recognise_kernel(fam)
+    if structured is not None:
+        return structured
     fam._detect_degree()
     cls = with_capabilities(CustomFamily, fam._outer is not None, fam._degree is not None)
     fam.__class__ = cls
@@ -392,3 +392,42 @@ def recognise_ridge(fam: "CustomFamily") -> Family | None:
     return make_family(fam.name, ridge, k, outer=outer or "a", degree=_sigma_degree(sigma), references=fam.references,
                        scalar_outer=outer is not None and fam.blocks[outer] == (), declared=fam._cw,
                        expr=sp.srepr(fam._cw.expr))
+
+
+def recognise_kernel(fam: "CustomFamily") -> Family | None:
+    """The separable-kernel family $a\\prod_j\\kappa(x_j - t_j)$ equivalent to a parsed custom neuron, or None.
+
+    Exact tests: $\\psi(t; t + u)$ is free of $t$ (translation invariance) and equals
+    $\\prod_j \\kappa(u_j)$ with $\\kappa(u) = \\psi(u e_1)/\\kappa(0)^{d-1}$, $\\kappa(0) = \\psi(0)^{1/d} > 0$.
+    """
+    cw = fam._cw
+    outer = fam._outer
+    if outer is None or fam.out_dim != 1 or len(cw.inputs) != 1:
+        return None
+    xval = next(iter(cw.inputs.values()))
+    names = list(fam.blocks)
+    if not isinstance(xval, sp.MatrixBase) or xval.shape[1] != 1 or names[0] != outer or len(names) != 2:
+        return None
+    d = xval.shape[0]
+    tn = names[1]
+    if fam.blocks[tn] != (d,):
+        return None
+    t = cw.params[tn]
+    u = sp.symbols(f"_u0:{d}", real=True)
+    shifted = sp.sympify(fam._psi).subs({xval[j]: t[j] + u[j] for j in range(d)}, simultaneous=True)
+    if shifted.free_symbols - set(u):
+        return None
+    c = shifted.subs({uj: 0 for uj in u})
+    if not (c.is_number and c.is_positive):
+        return None
+    k0 = c ** sp.Rational(1, d)
+    profile = shifted.subs({u[j]: (U if j == 0 else 0) for j in range(d)}) / k0 ** (d - 1)
+    product = sp.Mul(*[profile.subs(U, u[j]) for j in range(d)])
+    try:
+        if not _is_zero(sp.expand(shifted - product, power_exp=True)):
+            return None
+    except (TypeError, ValueError, NotImplementedError):
+        return None
+    kernel = SeparableKernel(sp.nsimplify(profile) if profile.has(sp.Float) else profile, d, name=tn)
+    return make_family(fam.name, kernel, 1, outer=outer, references=fam.references,
+                       scalar_outer=fam.blocks[outer] == (), declared=fam._cw, expr=sp.srepr(fam._cw.expr))

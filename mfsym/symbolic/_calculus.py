@@ -198,7 +198,8 @@ def attention(inner: SoftmaxAttention) -> InnerCalculus:
 # ---------------------------------------------------------------------------------------------- kernel
 def kernel(inner: SeparableKernel) -> InnerCalculus:
     r"""$\psi = \kappa_i = \prod_l \kappa(\Delta_{il})$, $\Delta_i = x_i - t$; log-derivative form when $\kappa'/\kappa$ is linear."""
-    t, x = sp.MatrixSymbol("t", d_, 1), sp.MatrixSymbol("x_i", d_, 1)
+    tn = next(iter(inner.blocks))
+    t, x = sp.MatrixSymbol(tn, d_, 1), sp.MatrixSymbol("x_i", d_, 1)
     Delta = sp.MatrixSymbol("Delta_i", d_, 1)
     kap, g = sp.Symbol("kappa_i", real=True), sp.Symbol("g_i", real=True)
     prof = inner.profile
@@ -207,7 +208,7 @@ def kernel(inner: SeparableKernel) -> InnerCalculus:
     rho2 = sp.simplify(k2 / prof)
     c1 = sp.simplify(rho1 / U)
     c2 = sp.simplify(rho2 - rho1**2)
-    names = {t: "t", x: "x_i", Delta: r"\Delta_i", kap: r"\kappa_i", g: "g_i"}
+    names = {t: tn, x: "x_i", Delta: r"\Delta_i", kap: r"\kappa_i", g: "g_i"}
     dd = inner.d
     ku = sp.Symbol("u", real=True)
 
@@ -215,7 +216,7 @@ def kernel(inner: SeparableKernel) -> InnerCalculus:
         dv = env[Delta]
         return sp.prod([prof.subs(U, dv[j]) for j in range(dd)])
 
-    defs = [Definition(Delta, r"x_i - t \in \mathbb{R}^{d}", lambda env: env[x] - env[t], "offset of the spike"),
+    defs = [Definition(Delta, rf"x_i - {tn} \in \mathbb{{R}}^{{d}}", lambda env: env[x] - env[t], "offset of the spike"),
             Definition(kap, r"\prod_{l=1}^{d} \kappa\left(\Delta_{il}\right)", kap_build, "kernel value")]
     remarks = [rf"\kappa(u) = {sp.latex(prof.subs(U, ku))}",
                rf"\kappa'(u) = {sp.latex(sp.factor(k1).subs(U, ku))}",
@@ -223,21 +224,21 @@ def kernel(inner: SeparableKernel) -> InnerCalculus:
     linear = not c1.has(U) and not c2.has(U) and c1 != 0
     if linear:
         # kappa'/kappa = c1 u  =>  grad_t psi = -c1 kappa Delta,  hess = kappa (c1^2 Delta Delta^T + c2 I)
-        jac = {"t": -c1 * kap * Delta.T}
-        grad = {"t": -c1 * g * kap * Delta}
-        hess = {("t", "t"): g * kap * (c1**2 * Delta * Delta.T + c2 * sp.Identity(d_))}
+        jac = {tn: -c1 * kap * Delta.T}
+        grad = {tn: -c1 * g * kap * Delta}
+        hess = {(tn, tn): g * kap * (c1**2 * Delta * Delta.T + c2 * sp.Identity(d_))}
         remarks.append(rf"\frac{{\kappa'(u)}}{{\kappa(u)}} = {sp.latex(rho1.subs(U, ku))}, \qquad "
                        rf"\frac{{\kappa''(u)}}{{\kappa(u)}} = {sp.latex(sp.expand(rho2).subs(U, ku))}")
         overrides = {}
     else:
         # product form, written entrywise
-        jac = {"t": sp.MatrixSymbol("Jt_i", 1, d_)}
-        grad = {"t": sp.MatrixSymbol("gt_i", d_, 1)}
-        hess = {("t", "t"): sp.MatrixSymbol("Ht_i", d_, d_)}
+        jac = {tn: sp.MatrixSymbol("Jt_i", 1, d_)}
+        grad = {tn: sp.MatrixSymbol("gt_i", d_, 1)}
+        hess = {(tn, tn): sp.MatrixSymbol("Ht_i", d_, d_)}
         overrides = {
-            jac["t"]: r"\left(-\kappa'\left(\Delta_{ij}\right) \prod_{l \neq j} \kappa\left(\Delta_{il}\right)\right)_{j=1}^{d}",
-            grad["t"]: r"- g_i \left(\kappa'\left(\Delta_{ij}\right) \prod_{l \neq j} \kappa\left(\Delta_{il}\right)\right)_{j=1}^{d}",
-            hess[("t", "t")]: r"g_i \left(\begin{cases} \kappa''\left(\Delta_{ij}\right) \prod_{m \neq j} \kappa\left(\Delta_{im}\right) & j = l \\"
+            jac[tn]: r"\left(-\kappa'\left(\Delta_{ij}\right) \prod_{l \neq j} \kappa\left(\Delta_{il}\right)\right)_{j=1}^{d}",
+            grad[tn]: r"- g_i \left(\kappa'\left(\Delta_{ij}\right) \prod_{l \neq j} \kappa\left(\Delta_{il}\right)\right)_{j=1}^{d}",
+            hess[(tn, tn)]: r"g_i \left(\begin{cases} \kappa''\left(\Delta_{ij}\right) \prod_{m \neq j} \kappa\left(\Delta_{im}\right) & j = l \\"
                               r" \kappa'\left(\Delta_{ij}\right) \kappa'\left(\Delta_{il}\right) \prod_{m \neq j, l} \kappa\left(\Delta_{im}\right) & j \neq l \end{cases}\right)_{j, l = 1}^{d}",
         }
 
@@ -253,10 +254,10 @@ def kernel(inner: SeparableKernel) -> InnerCalculus:
             return sp.Matrix(dd, dd, lambda j, l: (k2.subs(U, dv[j]) * part(dv, j, (j,)) if j == l
                                                   else k1.subs(U, dv[j]) * k1.subs(U, dv[l]) * part(dv, j, (j, l))))
 
-        defs += [Definition(jac["t"], "", jt),
-                 Definition(hess[("t", "t")], "", lambda env: env[g] * ht(env))]
-        defs_w = [Definition(grad["t"], "", lambda env: env[g] * jt(env).T)]
-    calc = InnerCalculus({"t": t}, {"t": r"t \in \mathbb{R}^{d}"}, [x], r"x_i \in \mathbb{R}^{d}", g, kap,
+        defs += [Definition(jac[tn], "", jt),
+                 Definition(hess[(tn, tn)], "", lambda env: env[g] * ht(env))]
+        defs_w = [Definition(grad[tn], "", lambda env: env[g] * jt(env).T)]
+    calc = InnerCalculus({tn: t}, {tn: rf"{tn} \in \mathbb{{R}}^{{d}}"}, [x], r"x_i \in \mathbb{R}^{d}", g, kap,
                          r"\kappa_i", jac, grad, hess, defs if linear else defs[:3], [] if linear else defs_w + [defs[3]],
                          names, {}, {}, {}, 1, "kernel", remarks)
     calc.overrides = overrides
