@@ -48,7 +48,7 @@ from ._types import FloatArray
 from ._validate import as_float_array, optional_import, positive_float, positive_int
 from .families import OutputLinear
 from .families import Ridge
-from .measure import Measure
+from .measure import Measure, masses_arg
 from .population import CLOSED_FORMS, GaussianPopulationBackend
 from .problem import Problem
 
@@ -824,12 +824,7 @@ def census(prob: Problem, width: int, starts: int, *, init: str | Callable = "ga
     if check_options is not None and not isinstance(check_options, dict):
         raise CensusError(f"check_options: expected a dict of mf.check keyword arguments, got "
                           f"{type(check_options).__name__}")
-    if masses is None:
-        c = np.full(width, 1.0 / width)
-    else:
-        c = as_float_array(masses, "masses", MeasureError, ndim=1)
-        if c.shape != (width,):
-            raise MeasureError(f"masses: expected shape ({width},) for width {width}, got {c.shape}")
+    c = masses_arg(masses, width)
     if prob.reg > 0 and np.any(c < 0):
         raise MeasureError("masses: a regulariser (reg > 0) needs nonnegative masses")
     kernel = _batched_kernel(prob)

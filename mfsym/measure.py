@@ -13,6 +13,16 @@ from ._validate import as_float_array, read_npz, writable_path
 from .families import Family
 
 
+def masses_arg(masses: Any, m: int) -> Masses:
+    """Validated masses ``(m,)``; None gives the mean-field normalisation $c_j = 1/m$."""
+    if masses is None:
+        return np.full(m, 1.0 / m)
+    c = as_float_array(masses, "masses", MeasureError, ndim=1)
+    if c.shape != (m,):
+        raise MeasureError(f"masses: expected shape ({m},) to match {m} particles, got {c.shape}")
+    return c
+
+
 class Measure:
     """Particles $\\theta_1..\\theta_m$ ``(m, p)`` with real masses $c_1..c_m$ ``(m,)`` (default $1/m$).
 
@@ -34,12 +44,7 @@ class Measure:
             raise MeasureError(f"particles: expected shape (m, {family.p}) for family {family.name} "
                                f"with blocks {family.blocks}, got {P.shape}")
         m = P.shape[0]
-        if masses is None:
-            c = np.full(m, 1.0 / m)
-        else:
-            c = as_float_array(masses, "masses", MeasureError, ndim=1)
-            if c.shape != (m,):
-                raise MeasureError(f"masses: expected shape ({m},) to match {m} particles, got {c.shape}")
+        c = masses_arg(masses, m)
         self.particles: Particles = P
         self.masses: Masses = c
         self.offset: FloatArray | None = None

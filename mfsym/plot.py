@@ -44,6 +44,17 @@ def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6.4, 4.8)
     return fig, axes
 
 
+def _grid_args(prob, mu, resolution, radius, path):
+    """The validated arguments of a plot on a grid of the reduced potential, and that potential."""
+    from .meanfield import ReducedPotential
+
+    prob = _problem(prob)
+    resolution = positive_int(resolution, "resolution", MfsymError, minimum=5)
+    if radius is not None:
+        radius = positive_float(radius, "radius", MfsymError)
+    return prob, resolution, radius, _output_path(path), ReducedPotential(prob, mu)
+
+
 def _output_path(path: Any) -> Path | None:
     """Check ``path`` before drawing: a string or Path whose directory exists (the figure is written last)."""
     if path is None:
@@ -254,14 +265,8 @@ def plot_first_variation(prob: Problem, mu: Measure, *, gap: Any = None, directi
     _require()
     from .meanfield._gap import Gap, inner_scale
     from .meanfield._gap import gap as gap_search
-    from .meanfield import ReducedPotential
 
-    prob = _problem(prob)
-    resolution = positive_int(resolution, "resolution", MfsymError, minimum=5)
-    if radius is not None:
-        radius = positive_float(radius, "radius", MfsymError)
-    path = _output_path(path)
-    rp = ReducedPotential(prob, mu)
+    prob, resolution, radius, path, rp = _grid_args(prob, mu, resolution, radius, path)
     g = gap_search(prob, mu, seed=seed) if gap is None else gap
     if not isinstance(g, Gap):
         raise MfsymError(f"gap: expected an mf.meanfield.gap result, got {type(g).__name__}")
@@ -440,14 +445,8 @@ def plot_landscape(prob: Problem, mu: Measure, *, sets: list | None = None, simu
     """
     _require()
     from .meanfield._gap import inner_scale
-    from .meanfield import ReducedPotential
 
-    prob = _problem(prob)
-    resolution = positive_int(resolution, "resolution", MfsymError, minimum=5)
-    if radius is not None:
-        radius = positive_float(radius, "radius", MfsymError)
-    path = _output_path(path)
-    rp = ReducedPotential(prob, mu)
+    prob, resolution, radius, path, rp = _grid_args(prob, mu, resolution, radius, path)
     sets = list(sets or [])
     if rp.kind == "output-linear" and len(rp.structure.inner_cols) > 2:
         raise MeasureError(f"prob: plot_landscape draws inner dimension <= 2, this family's is "
