@@ -22,6 +22,7 @@ import scipy.optimize as spo
 import scipy.sparse.linalg as spla
 
 from ._errors import DataError, MeasureError
+from ._jax import JaxSampleBackend  # the class only: jax itself is imported when a JAX backend is built
 from ._progress import progress as progress_bar
 from ._types import FloatArray
 from ._validate import positive_int
@@ -202,10 +203,17 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
         P[-1, :mu.family.out_dim] = mu.offset
     else:
         P = mu.particles.copy()
-    L = loss_at(P)
-    G, vn = grad_at(P)
+    fused = isinstance(prob.backend, JaxSampleBackend)
+    if fused:  # one compiled call per trial step: the state stays a JAX array, loss and velocity in one pass
+        start, trial = prob.backend.flow_step(c, biased, prob.reg)
+        P, sign = prob.backend.to_device(P), prob.backend.to_device(sign)
+        L, G, vn = start(P)
+        L, vn = float(L), float(vn)
+    else:
+        L = loss_at(P)
+        G, vn = grad_at(P)
     losses, times, vnorms = [L], [0.0], [vn]
-    snaps, snap_steps = [P.copy()], [0]
+    snaps, snap_steps = [np.array(P)], [0]
     t, h, k, rejected, stopped = 0.0, dt, 0, 0, "steps"
     bar = progress_bar(total=steps, desc="mf.flow", enabled=progress)
     try:
@@ -213,10 +221,14 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
             if vn <= tol:
                 stopped = "velocity"
                 break
-            step = sign * G
+            step = None if fused else sign * G
             while True:
-                P_new = P - h * step
-                L_new = loss_at(P_new)
+                if fused:
+                    P_new, L_new, G_new, vn_new = trial(P, G, h, sign)
+                    L_new = float(L_new)
+                else:
+                    P_new = P - h * step
+                    L_new = loss_at(P_new)
                 if not adaptive or L_new <= L:
                     break
                 rejected += 1
@@ -230,12 +242,12 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
                 stopped = "diverged"
                 break
             P, L, t, k = P_new, L_new, t + h, k + 1
-            G, vn = grad_at(P)
+            G, vn = (G_new, float(vn_new)) if fused else grad_at(P)
             losses.append(L)
             times.append(t)
             vnorms.append(vn)
             if record_every is not None and k % record_every == 0:
-                snaps.append(P.copy())
+                snaps.append(np.array(P))
                 snap_steps.append(k)
             if adaptive:
                 h = min(dt, 2.0 * h)
@@ -244,6 +256,7 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
                 bar.set_postfix(t=t, loss=L, v=vn, refresh=False)
     finally:
         bar.close()
+    P = np.array(P)
     if snap_steps[-1] != k:
         snaps.append(P.copy())
         snap_steps.append(k)

@@ -15,6 +15,8 @@ from .families import Family
 from .measure import Measure
 from .population import GaussianTeacher
 
+BACKENDS = ("numpy", "jax")
+
 
 class Problem:
     """A family, data and a loss: $L(\\mu) = R(f_\\mu) + \\int \\frac{\\lambda}{2}|\\theta|^2 d\\mu(\\theta)$.
@@ -28,19 +30,33 @@ class Problem:
         $\\ell(f, y) = \\frac12|f - y|^2$ (default) or $\\log(1 + e^{-yf})$ (scalar, labels $\\pm 1$).
     reg : float
         Weight decay $\\lambda \\ge 0$: $V(\\theta) = \\frac{\\lambda}{2}|\\theta|^2$.
+    backend : {"numpy", "jax"}
+        Array backend of the data integrals: numpy (default), or jit-compiled JAX (sample data; needs
+        ``pip install mfsym[jax]``, switches JAX's float64 mode on; see mfsym._jax and docs/dynamics.md).
     """
 
-    def __init__(self, family: Family, data: Any, loss: str = "square", reg: float = 0.0):
+    def __init__(self, family: Family, data: Any, loss: str = "square", reg: float = 0.0, backend: str = "numpy"):
         if not isinstance(family, Family):
             raise DataError(f"family: expected an mfsym Family, got {type(family).__name__}")
         if loss not in LOSSES:
             raise DataError(f"loss: expected one of {LOSSES}, got {loss!r}")
         if isinstance(reg, bool) or not isinstance(reg, (int, float, np.floating, np.integer)) or not np.isfinite(reg) or reg < 0:
             raise DataError(f"reg: expected a finite number >= 0, got {reg!r}")
+        if not isinstance(backend, str) or backend not in BACKENDS:
+            raise DataError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        if backend == "jax" and not isinstance(data, Samples):
+            raise DataError(f"backend: 'jax' supports sample data (mf.Samples), got {type(data).__name__}; "
+                            "use backend='numpy'")
         self.family, self.data, self.loss_name, self.reg = family, data, loss, float(reg)
-        if isinstance(data, Samples):
+        self.backend_name = backend
+        if isinstance(data, Samples) and backend == "jax":
+            from ._jax import JaxSampleBackend  # imports jax only now
+
             data.bind(family)
-            self.backend: Backend = SampleBackend(family, data, loss)
+            self.backend: Backend = JaxSampleBackend(family, data, loss)
+        elif isinstance(data, Samples):
+            data.bind(family)
+            self.backend = SampleBackend(family, data, loss)
         elif isinstance(data, GaussianTeacher):
             self.backend = data.make_backend(family, loss)
         else:
@@ -272,4 +288,5 @@ class Problem:
         return float(np.sum(U * self.hvp(mu, U)))
 
     def __repr__(self) -> str:
-        return f"Problem({self.family!r}, {self.data!r}, loss={self.loss_name!r}, reg={self.reg})"
+        tail = "" if self.backend_name == "numpy" else f", backend={self.backend_name!r}"
+        return f"Problem({self.family!r}, {self.data!r}, loss={self.loss_name!r}, reg={self.reg}{tail})"
