@@ -36,6 +36,7 @@ from ._cover import Enclosure, certify_cells
 from ._gap import Gap, ball_points, inner_scale, sphere_points
 from ._gap import gap as compute_gap
 from ._potential import ReducedPotential, cone_sign
+from . import _escape
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,12 @@ class EscapingSet:
     flow $\\dot\\theta = -\\mathrm{sign}(c_j)\\nabla J$ of particles with $\\mathrm{sign}(c_j) = -$``sign``.
     ``components`` is a networkx graph whose nodes are the cells (grid boxes or samples) forming the set,
     with attributes ``center``, ``lo``, ``hi``, ``value``.
-    ``certified`` is True only when every box of the cover was proven inside the set by ball
-    arithmetic; otherwise the set is a sampled candidate and ``certificate['reason']`` says why.
+    ``certified`` is True when every box of the cover was proven inside the set by ball arithmetic
+    (inner dimension <= 3), or when ``claim`` -- an ``escaping-set`` certificate claim: a spherical cap
+    (homogeneous) or a ball in $\\eta$ (output-linear) around the witness on which the set's inequality is
+    proved, any dimension (:mod:`mfsym.meanfield._escape`) -- is proved; otherwise the set is a sampled
+    candidate and ``certificate['reason']`` says why. ``mf.check`` puts ``claim`` in the certificate, and
+    there a set is called certified only through its claim.
     """
 
     level: float
@@ -67,6 +72,7 @@ class EscapingSet:
     method: str = ""
     certificate: dict = field(default_factory=dict, repr=False)
     notes: tuple[str, ...] = ()
+    claim: dict | None = field(default=None, repr=False)
     _rp: Any = field(default=None, repr=False, compare=False)
 
     def _repr_html_(self) -> str:
@@ -105,7 +111,7 @@ class EscapingSet:
                 "growth_rate": num(self.growth_rate), "growth": self.growth, "margin": num(self.margin),
                 "bounded": self.bounded, "n_components": self.n_components, "perturbation": num(self.perturbation),
                 "certified": self.certified, "method": self.method, "notes": list(self.notes),
-                "certificate": {k: v for k, v in self.certificate.items()},
+                "certificate": {k: v for k, v in self.certificate.items()}, "claim": self.claim,
                 "nodes": [np.asarray(self.components.nodes[v]["center"]).tolist() for v in nodes],
                 "component_sizes": [len(c) for c in comps],
                 "components": [[index[v] for v in c] for c in comps]}
@@ -265,13 +271,37 @@ def _output_linear_set(rp: ReducedPotential, g: Gap, c: float, sign: int, rng, c
     wit = np.array(g.witness, dtype=float)
     if sign != g.sign:
         wit[s.outer_cols] = -wit[s.outer_cols]
+    certified, cert, claim = _with_claim(rp, certify, "output-linear", sign, c, wit, scale, certified, cert,
+                                         "ball in eta")
     return EscapingSet(level=c, kind="output-linear", witness=wit, growth_rate=rate,
                        growth=growth, margin=kappa_ok, bounded=bounded, components=graph,
                        n_components=nx.number_connected_components(graph),
                        perturbation=float(min(kappa_ok, c)) if np.isfinite(kappa_ok) else float("nan"),
                        certified=certified, sign=sign,
                        method=f"{how}; margin: min |grad |G|| over {n_level} bisected level-set points",
-                       certificate=cert, notes=tuple(notes), _rp=rp)
+                       certificate=cert, notes=tuple(notes), claim=claim, _rp=rp)
+
+
+def _with_claim(rp, certify, kind, sign, c, wit, scale, certified, cert, region):
+    """Add the any-dimension region claim (:mod:`._escape`) to the cover's outcome."""
+    if not certify:
+        return certified, cert, None
+    claim = _escape.search(rp.prob, rp.mu, kind, sign, c, wit, scale)
+    cert = dict(cert)
+    cert["cover_certified"] = bool(certified)
+    if claim is None:
+        cert["claim"] = "no usable witness"
+        return certified, cert, None
+    proved = claim["outcome"] == "proved"
+    cert["claim"] = claim["outcome"]
+    if proved:
+        size = (f"angular radius {float.fromhex(claim['angle']):.3g}" if kind == "homogeneous" else
+                f"radius {float.fromhex(claim['radius']):.3g}")
+        cert["reason"] = (f"{cert.get('reason', '')}; a {region} around the witness ({size}) is proved inside the "
+                          "set (arb, claim 'escaping-set')").lstrip("; ")
+    else:
+        cert["reason"] = f"{cert.get('reason', '')}; {region} claim {claim['outcome']}: {claim['reason']}".lstrip("; ")
+    return bool(certified or proved), cert, claim
 
 
 def _decide_G(enc: Enclosure, s, a, z, c) -> bool | None:
@@ -379,6 +409,8 @@ def _homogeneous_set(rp: ReducedPotential, g: Gap, c: float, sign: int, rng, cer
     if g.sign != sign:  # signed masses: the other-sign set gets its own witness
         wit = centers[np.nonzero(inside)[0][np.argmax(vals[inside])]]
         wit = wit / np.linalg.norm(wit)
+    certified, cert, claim = _with_claim(rp, certify, "homogeneous", sign, c, wit, 1.0, certified, cert,
+                                         "spherical cap")
     rate, growth = _growth("homogeneous", q, c)
     return EscapingSet(level=c, kind="homogeneous", witness=wit, growth_rate=rate, growth=growth, margin=kappa,
                        bounded=None, components=graph, n_components=nx.number_connected_components(graph),
@@ -386,7 +418,7 @@ def _homogeneous_set(rp: ReducedPotential, g: Gap, c: float, sign: int, rng, cer
                        certified=certified, sign=sign,
                        method=f"{how}; margin: min |grad_S J| over {n_level} bisected level-set points; "
                               f"the set is a cone (bounded=None), its section on the sphere is described",
-                       certificate=cert, notes=tuple(notes), _rp=rp)
+                       certificate=cert, notes=tuple(notes), claim=claim, _rp=rp)
 
 
 def _decide_sphere(enc: Enclosure, a, z, c, q, sign) -> bool | None:
@@ -447,7 +479,8 @@ def escaping_sets(prob: Problem, mu: Measure, level: float | list[float] | None 
         A precomputed :func:`gap` result (else computed with ``seed``).
     certify : bool
         ``True`` or ``False`` (no truthy values): try to prove the set's inequalities by ball arithmetic on a
-        box cover (dimension <= 3).
+        box cover (dimension <= 3), and in any dimension on a cap (homogeneous) or a ball in $\eta$
+        (output-linear) around the witness (``EscapingSet.claim``).
     resolution : int, optional
         Grid cells per axis of the cover.
     tol : float

@@ -575,7 +575,29 @@ def _recompute(prob, mu, claim: dict, claims: list[dict]) -> dict:
         return positive_definite_claims(prob, mu, S, _unhex(pd.get("sigma"), "claim.sigma"),
                                         _unhex(pd.get("lambda_lower"), "claim.lambda_lower"),
                                         _unhex(pd.get("radius"), "claim.radius"))[1]
+    if name == "escaping-set":
+        return _recompute_escaping(prob, mu, claim)
     raise CertificateError(f"claim.name: unknown claim {name!r}")
+
+
+def _recompute_escaping(prob, mu, claim: dict) -> dict:
+    """An ``escaping-set`` claim re-proved from its own region (mfsym.meanfield._escape), nothing trusted."""
+    from ..meanfield import _escape
+
+    kind, sign = claim.get("kind"), claim.get("sign")
+    if kind not in ("homogeneous", "output-linear") or isinstance(sign, bool) or sign not in (-1, 1):
+        raise CertificateError(f"claim escaping-set: bad kind {str(kind)[:40]!r} or sign {str(sign)[:10]!r}")
+    level = _unhex(claim.get("level"), "claim.level")
+    radius = _unhex(claim.get("radius"), "claim.radius")
+    angle = _unhex(claim.get("angle"), "claim.angle")
+    if not (0 < level < math.inf and 0 <= radius < math.inf and 0 <= angle <= math.pi / 2):
+        raise CertificateError("claim escaping-set: expected level > 0, radius >= 0 and 0 <= angle <= pi/2")
+    w = decode(claim.get("witness"), "claim.witness").ravel()
+    if w.size != prob.family.p:
+        raise CertificateError(f"claim.witness: expected {prob.family.p} values, got {w.size}")
+    if structure(prob).kind != kind or not _escape.usable_witness(kind, structure(prob), w):
+        return {**claim, "outcome": "refuted", "reason": "the region does not fit the problem's class"}
+    return _escape.claim(prob, mu, kind, sign, level, w, radius, angle)
 
 
 def _same_span(S: np.ndarray, prob, mu) -> bool:
@@ -613,7 +635,7 @@ INERT_KEYS = ("mfsym_version",)
 #: claim fields that carry a witness (a vector or basis found numerically) rather than a statement
 WITNESS_KEYS = ("witness", "direction", "symmetry_basis", "enclosure")
 CLAIM_NAMES = ("stationarity", "non-globality", "negative-curvature", "negative-curvature-box", "positive-definite",
-               "residual-covered", "exact-global")
+               "residual-covered", "exact-global", "escaping-set")
 VERDICTS = ("global-minimizer", "unstable", "not-stationary", "inconclusive")
 #: relative agreement required of the finite-width spectrum summary recomputed by :func:`verify`
 SPECTRUM_RTOL = 1e-6
@@ -622,6 +644,8 @@ SPECTRUM_RTOL = 1e-6
 def _claims_fit_the_problem(claims: list[dict], kind: str, sign_rule: int) -> bool:
     """Non-globality claims must be of the problem's class, with a sign its masses allow (docs/mathematics.md, global optimality)."""
     for c in claims:
+        if c.get("name") == "escaping-set" and (c.get("kind") != kind or (sign_rule != 0 and c.get("sign") != sign_rule)):
+            return False  # a set for particles of a sign the masses do not have, or of another class
         if c.get("name") != "non-globality":
             continue
         if c.get("kind") != kind or kind == "general":
@@ -694,7 +718,8 @@ def _load(certificate: Any) -> dict:
     types = {"finite_width": {"classification": str, "certified": bool, "lambda_min": (float, str),
                               "lambda_max": (float, str), "symmetry_dim": int},
              "mean_field_search": {"gap_value": (float, str), "gap_tol": float, "kind": str, "method": str,
-                                   "at_infinity": bool, "seed": int, "restarts": int, "class_reason": str}}
+                                   "at_infinity": bool, "seed": int, "restarts": int, "class_reason": str,
+                                   "escaping": bool}}
     for block, fields in types.items():
         for key, typ in fields.items():
             val = (certificate.get(block) or {}).get(key)
@@ -807,7 +832,8 @@ def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | Non
     search = cert.get("mean_field_search") or {}
     try:
         rep = check(prob, mu, tol=cert["tol"], gap_tol=cert["gap_tol"], seed=search.get("seed", 0),
-                    precision_bits=bits, escaping=False, restarts=search.get("restarts", 12), progress=False)
+                    precision_bits=bits, escaping=search.get("escaping", False) is True,
+                    restarts=search.get("restarts", 12), progress=False)
     except CertificateError:
         raise
     except MfsymError as exc:
@@ -819,6 +845,17 @@ def verify(certificate: Any, *, precision_bits: int | None = None) -> bool | Non
     with precision(bits):
         for rec, new in zip(claims, again["claims"]):
             if _same_claim(rec, new):
+                continue
+            if rec["name"] == "escaping-set":
+                # another region (the re-run's witness or level may differ in the last bits): the recorded
+                # region must re-prove from its own data, for the same kind and sign as the re-run's
+                if (rec.get("kind"), rec.get("sign")) != (new.get("kind"), new.get("sign")):
+                    return False
+                lv, lv_new = _unhex(rec.get("level"), "claim.level"), float.fromhex(new["level"])
+                if abs(lv - lv_new) > 1e-6 * abs(lv_new):
+                    return False
+                if not _same_claim(rec, _recompute_escaping(prob, mu, rec)):
+                    return False
                 continue
             # the re-run found other witnesses: the rest of the claim must be the re-run's, and the recorded
             # witnesses must recompute to the recorded claim with the re-run's outcome

@@ -286,6 +286,21 @@ def _finite_width(prob, mu, spec: Spectrum, claims: list, bits: int, reasons: li
     return FiniteWidth(cls, certified, spec.lambda_min, spec.lambda_max, sym.dim, spec, note)
 
 
+def _claimed_set(s, claims: list):
+    """Put an escaping set's region claim in the certificate; in a report a set is certified only by its claim
+    (a box cover proved outside the certificate is named as such in the set's notes)."""
+    import dataclasses
+
+    if getattr(s, "claim", None) is None:
+        return dataclasses.replace(s, certified=False) if s.certified else s
+    claims.append(s.claim)
+    if s.certified and s.claim["outcome"] != "proved":
+        return dataclasses.replace(s, certified=False, notes=s.notes + (
+            "the box cover was proved by escaping_sets, but the region claim was not: not certified in this "
+            "report (the certificate carries only what verify re-proves)",))
+    return s
+
+
 def _displacement(prob: Problem, before: Measure, after: Measure) -> float:
     """$\\max_{j,B} |\\Delta\\theta_{j,B}| / s_B$ (and $|\\Delta\\beta| / S$): the move in units of the weight scale
     of each block ($s_B$, $S$ as in ``Problem.stationarity_weights``)."""
@@ -502,9 +517,11 @@ def _mean_field(prob, mu, gap_tol, seed, restarts, escaping, claims, reasons, ce
         if sets_fn is None:
             reasons.append("escaping sets unavailable (mfsym.meanfield.escaping_sets is not installed)")
         else:
+            cert["mean_field_search"]["escaping"] = True  # verify re-builds the sets and their claims
             try:
                 phase("escaping sets")
-                mfd.escaping_sets = list(sets_fn(prob, mu, seed=seed))
+                mfd.escaping_sets = list(sets_fn(prob, mu, seed=seed, gap=g))
             except Exception as exc:  # the verdict stands without the sets; say why they are missing
                 reasons.append(f"escaping sets could not be built: {type(exc).__name__}: {exc}")
+            mfd.escaping_sets = [_claimed_set(s, claims) for s in mfd.escaping_sets]
     return Verdict.UNSTABLE, mfd
