@@ -19,7 +19,8 @@ $e_i = \\sum_j c_j\\varphi(\\theta_j; x_i) - y_i$, and the curvature is that of 
 complement $H - b b^\\top$ with $b = \\frac1n\\sum_i B_{\\cdot,(i,\\cdot)}$ (and $v^\\top H v - |b^\\top v|^2$).
 
 Particles given as balls (midpoint and radius) give enclosures valid uniformly over the box.
-Other losses and population data raise :class:`~._ball.Undecided` with the reason.
+Gaussian populations with a closed-form kernel (:class:`PopulationBallProblem`) have the same enclosures;
+other losses and Monte Carlo populations raise :class:`~._ball.Undecided` with the reason.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ import flint
 import numpy as np
 import sympy as sp
 
-from ._errors import CertificateError, MfsymError
+from ._errors import CertificateError
 from .families import NeuronFamily
 from .symbolic import Derivation
 from .data import Samples
 from .population import GaussianTeacher, closed_form_population
 from ._ball import Program, Undecided
+from ._popball import pair_balls
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -383,58 +385,56 @@ class BallProblem:
 
 
 class PopulationBallProblem:
-    """Enclosures of $J_\\mu$ and $\\nabla J_\\mu$ for a Gaussian population with a closed-form kernel.
+    """Enclosures for a Gaussian population with a closed-form kernel (relu arc-cosine, erf arcsin).
 
-    $J_\\mu(\\theta) = \\sum_j c_j K(\\theta_j, \\theta) - \\sum_t c^*_t K(\\theta^*_t, \\theta)
-    + \\frac\\lambda2|\\theta|^2$ with $K(\\theta, \\theta') = \\mathbb{E}_x[\\varphi(\\theta; x)^\\top
-    \\varphi(\\theta'; x)]$ from ``teacher.kernel_expr(components=True)`` (sympy), differentiated exactly.
-    Where the kernel's formula is singular (parallel arguments, e.g. $K(\\theta_j, \\theta_j)$ for the
-    relu arc-cosine kernel) the enclosure is undecided. Curvature enclosures are not implemented for
-    populations (undecided).
+    $J_\\mu(\\theta) = \\sum_s \\omega_s K(\\theta, \\theta_s) + \\frac\\lambda2|\\theta|^2$ over the student particles
+    ($\\omega_j = c_j$) and the teacher's ($\\omega = -c^*_t$), $K(\\theta, \\theta') = (a^\\top a')\\,k(w, w')$ enclosed
+    by :func:`mfsym._popball.pair_balls` (the sympy closed forms of :mod:`mfsym.population`, $1/\\sin t$
+    cancelled); the particle Hessian $H_{jl} = \\delta_{jl}\\,c_j\\nabla^2 J_\\mu(\\theta_j) + c_j c_l\\,
+    \\nabla_\\theta\\nabla_{\\theta'}^\\top K(\\theta_j, \\theta_l)$. A particle's interaction with itself
+    ($K(\\theta_j, \\theta_j)$, where relu's generic formula is $0/0$) is evaluated in exact form at the same point,
+    also when the particles are balls (enclosures uniform over the box; the teacher is exact).
     """
 
     def __init__(self, prob, particles, masses, radius: float = 0.0):
-        data = prob.data
-        try:
-            expr, (th, tp) = data.kernel_expr(components=True)
-        except MfsymError as exc:
-            raise Undecided(f"population without a closed-form kernel ({exc})") from None
-        fp = _POP.get(data)
-        if fp is None:
-            grad = [sp.diff(expr, s) for s in tp]
-            fp = (Program([expr], list(th) + list(tp)), Program([expr] + grad, list(th) + list(tp)))
-            _POP[data] = fp
-        self.val_prog, self.grad_prog = fp
-        self.prob, self.m, self.p = prob, particles.shape[0], particles.shape[1]
+        if not closed_form_population(prob):
+            raise Undecided("this population is integrated by Monte Carlo (or the student and teacher families "
+                            "differ): no ball-arithmetic kernel")
+        self.prob, self.family = prob, prob.family
+        self.m, self.p = particles.shape
         self.masses = masses
         self.c = [flint.arb(float(v)) for v in masses]
         self.P = [balls(row, radius) for row in particles]
-        T = data.teacher
+        T = prob.data.teacher
         self.T = [balls(row) for row in T.particles]
         self.ct = [flint.arb(float(v)) for v in T.masses]
         self.reg = flint.arb(float(prob.reg))
         self.offset = None  # no output bias for populations (Problem refuses one)
+        self.profiled = False
 
-    def _sources(self):
+    def _sources(self, theta):
+        """``(weight, source balls or None for theta itself, student index or None)`` for every source."""
         for j in range(self.m):
             if self.masses[j] != 0:
-                yield self.c[j], self.P[j]
+                yield self.c[j], (None if theta is self.P[j] else self.P[j]), j
         for t in range(len(self.T)):
-            yield -self.ct[t], self.T[t]
+            yield -self.ct[t], self.T[t], None
 
-    def potential(self, theta_balls):
+    def potential(self, theta_balls) -> flint.arb:
+        """$J_\\mu(\\theta)$ at a ball vector (a particle's own list ``self.P[j]``: its self-term exactly)."""
         acc = flint.arb(0)
-        for w, src in self._sources():
-            acc += w * self.val_prog(src + list(theta_balls))[0]
+        for w, src, _ in self._sources(theta_balls):
+            acc += w * pair_balls(self.family, theta_balls, src, 0)["K"]
         if self.prob.reg:
             acc += self.reg * sum((t * t for t in theta_balls), flint.arb(0)) / 2
         return acc
 
-    def grad_potential(self, theta_balls):
+    def grad_potential(self, theta_balls) -> list:
+        """$\\nabla J_\\mu(\\theta)$ ``(p,)`` balls."""
         g = [flint.arb(0)] * self.p
-        for w, src in self._sources():
-            out = self.grad_prog(src + list(theta_balls))[1:]
-            g = [g[b] + w * out[b] for b in range(self.p)]
+        for w, src, _ in self._sources(theta_balls):
+            gb = pair_balls(self.family, theta_balls, src, 1)["g"]
+            g = [g[b] + w * gb[b] for b in range(self.p)]
         if self.prob.reg:
             g = [g[b] + self.reg * theta_balls[b] for b in range(self.p)]
         return g
@@ -442,14 +442,48 @@ class PopulationBallProblem:
     particle_gradient_norm = BallProblem.particle_gradient_norm
     relative_residual = BallProblem.relative_residual
 
-    def quadratic_form(self, V):
-        raise Undecided("curvature enclosures are not implemented for population data")
+    def _blocks(self):
+        """``{j: (c_j grad^2 J(theta_j), {l: c_j c_l x(theta_j, theta_l)})}`` for the particles of nonzero mass."""
+        p, out = self.p, {}
+        for j in range(self.m):
+            if self.masses[j] == 0:
+                continue
+            hj = [[flint.arb(0)] * p for _ in range(p)]
+            cross = {}
+            for w, src, l in self._sources(self.P[j]):
+                pb = pair_balls(self.family, self.P[j], src, 2)
+                hj = [[hj[a][b] + w * pb["h"][a][b] for b in range(p)] for a in range(p)]
+                if l is not None:
+                    f = self.c[j] * self.c[l]
+                    cross[l] = [[f * pb["x"][a][b] for b in range(p)] for a in range(p)]
+            diag = [[self.c[j] * (hj[a][b] + (self.reg if a == b and self.prob.reg else 0)) for b in range(p)]
+                    for a in range(p)]
+            out[j] = (diag, cross)
+        return out
 
-    def hessian(self):
-        raise Undecided("curvature enclosures are not implemented for population data")
+    def quadratic_form(self, V) -> flint.arb:
+        """$v^\\top H v$ for a direction ``V`` ``(m, p)`` of floats (exact)."""
+        vb = [balls(row) for row in V]
+        acc = flint.arb(0)
+        for j, (diag, cross) in self._blocks().items():
+            for l, X in list(cross.items()) + [(j, diag)]:
+                for a in range(self.p):
+                    if V[j, a] == 0:
+                        continue
+                    acc += vb[j][a] * sum((X[a][b] * vb[l][b] for b in range(self.p) if V[l, b] != 0), flint.arb(0))
+        return acc
 
-
-_POP: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    def hessian(self) -> flint.arb_mat:
+        """The particle Hessian ``(m p, m p)`` as a ball matrix."""
+        p = self.p
+        H = flint.arb_mat(self.m * p, self.m * p)
+        for j, (diag, cross) in self._blocks().items():
+            cross[j] = [[cross[j][a][b] + diag[a][b] for b in range(p)] for a in range(p)]
+            for l, X in cross.items():
+                for a in range(p):
+                    for b in range(p):
+                        H[j * p + a, l * p + b] = X[a][b]
+        return H
 
 
 def ball_problem(prob, particles, masses, radius: float = 0.0, offset=None, profiled: bool = False):
@@ -460,8 +494,5 @@ def ball_problem(prob, particles, masses, radius: float = 0.0, offset=None, prof
     if offset is not None:
         raise Undecided("an output bias is supported for sample data only")
     if isinstance(prob.data, GaussianTeacher):
-        if closed_form_population(prob):
-            return PopulationBallProblem(prob, particles, masses, radius)
-        raise Undecided("this population is integrated by Monte Carlo (or the student and teacher families "
-                        "differ): no ball-arithmetic kernel")
+        return PopulationBallProblem(prob, particles, masses, radius)
     raise Undecided(f"no ball-arithmetic enclosure for data of type {type(prob.data).__name__}")

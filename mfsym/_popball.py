@@ -55,8 +55,9 @@ def kernel_kind(family) -> str | None:
 
 
 @functools.lru_cache(maxsize=None)
-def _program(kind: str, order: int) -> tuple[Program, tuple[str, ...]]:
-    """The ball program of the keys needed at ``order`` (inputs alpha, beta, gamma, s, t)."""
+def _program(kind: str, order: int, same: bool = False) -> tuple[Program, tuple[str, ...]]:
+    """The ball program of the keys needed at ``order`` (inputs alpha, beta, gamma, s, t); ``same``: on the
+    diagonal $u = v$, simplified exactly by sympy with $\\beta = \\gamma = \\alpha$, $s = t = 0$."""
     from .population import _A, _B, _C, _S
 
     kernels = _kernels()
@@ -72,6 +73,8 @@ def _program(kind: str, order: int) -> tuple[Program, tuple[str, ...]]:
         else:
             keys += list(_GENERIC2)
     out = [sp.sympify(exprs[key]).subs(sp.atan2(_S, _C), _T) for key in keys]
+    if same:
+        out = [sp.simplify(e.subs({_S: 0, _T: 0}).subs({_B: _A, _C: _A})) for e in out]
     return Program(out, [_A, _B, _C, _S, _T]), tuple(keys)
 
 
@@ -152,7 +155,7 @@ def kernel_balls(kind: str, u: Sequence[flint.arb], v: Sequence[flint.arb] | Non
         else:
             s = (alpha * beta - gamma * gamma).nonnegative_part().sqrt()  # unused by the erf formulas
         t = _angle(s, gamma) if relu else flint.arb(0)
-    prog, keys = _program(kind, order)
+    prog, keys = _program(kind, order, same)
     P = dict(zip(keys, prog([alpha, beta, gamma, s, t])))
     out = {"k": P["k"]}
     if order == 0:
