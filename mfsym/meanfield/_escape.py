@@ -34,6 +34,8 @@ from ..data import Samples
 
 #: halvings of the region's radius before the claim is left undecided
 BUDGET = 10
+#: bisection steps that enlarge the first proved region towards the failed one twice its size
+REFINE = 3
 #: first angular radius of a cap (radians) and of the direction cap of an output-linear claim
 ALPHA0 = 0.5
 #: first radius of an eta-ball, relative to the inner length scale
@@ -233,11 +235,25 @@ def search(prob, mu, kind: str, sign: int, level: float, witness, scale: float =
         bp = ball_problem(prob, mu.particles, mu.masses, offset=mu.offset)
     except Undecided:
         bp = None  # no enclosure for this problem at all: one claim says why
-    last = None
+    last, failed = None, None
     for radius, alpha in schedule(kind, st, centre, scale):
         last = claim(prob, mu, kind, sign, level, centre, radius, alpha, bp)
-        if last["outcome"] == "proved" or bp is None:
+        if bp is None:
             return last
+        if last["outcome"] == "proved":
+            if failed is None:
+                return last
+            # bisect between the proved region and the failed one twice its size (REFINE steps)
+            lo, hi = 1.0, 2.0
+            for _ in range(REFINE):
+                f = 0.5 * (lo + hi)
+                trial = claim(prob, mu, kind, sign, level, centre, radius * f, alpha * f, bp)
+                if trial["outcome"] == "proved":
+                    lo, last = f, trial
+                else:
+                    hi = f
+            return last
+        failed = last
     last["reason"] = (f"no region proved within {BUDGET} halvings of the radius: {last['reason']}")
     return last
 
