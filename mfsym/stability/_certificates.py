@@ -462,14 +462,24 @@ def curvature_claim(prob, mu, direction: np.ndarray, radius: float = 0.0) -> dic
 
 def _pd_margin(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float):
     """Enclosures of the Gershgorin margins proving $H(\\theta) + \\sigma SS^\\top - \\lambda I \\succ 0$ on
-    the box and $X^\\top X \\succ 0$, with $X$ an approximate eigenbasis computed from the midpoint."""
+    the box and $X^\\top X \\succ 0$, with $X$ an approximate eigenbasis computed from the midpoint.
+
+    The box Hessian is split as $H(\\theta) = M + E(\\theta)$, $M$ its (symmetrised) midpoint matrix and
+    $|E_{ij}| \\le R_{ij}$ its radii, so $\\|E\\|_2 \\le \\rho = \\max_i \\sum_j R_{ij}$; Gershgorin then runs on the
+    point matrix $X^\\top(M + \\sigma SS^\\top - (\\lambda + \\rho)I)X$, whose margin loses $\\rho$ rather than the
+    $O(N\\rho)$ of the radii propagated through $X^\\top H X$."""
     bp = BallProblem(prob, mu.particles, mu.masses, radius, offset=mu.offset, profiled=True)
     Hb = bp.hessian()
     N = Hb.nrows()
+    Hb = (Hb + Hb.transpose()) * flint.arb(0.5)  # the true Hessian is symmetric: a symmetric enclosure
+    rho = max((sum((flint.arb(Hb[i, j].rad()) for j in range(N)), flint.arb(0)).upper() for i in range(N)),
+              default=flint.arb(0))
+    Hb = flint.arb_mat(N, N, [Hb[i, j].mid() for i in range(N) for j in range(N)])
+    lam = flint.arb(float(lam)) + flint.arb(rho)
     if S.shape[1]:
         Sb = flint.arb_mat(N, S.shape[1], [float(v) for v in S.ravel()])
         Hb = Hb + (Sb * Sb.transpose()) * flint.arb(float(sigma))
-    Hb = Hb - flint.arb_mat(N, N, [float(lam) if i == j else 0.0 for i in range(N) for j in range(N)])
+    Hb = Hb - flint.arb_mat(N, N, [lam if i == j else 0 for i in range(N) for j in range(N)])
     mid = np.array([[float(Hb[i, j].mid()) for j in range(N)] for i in range(N)])
     if not np.all(np.isfinite(mid)):
         # some Hessian entry has no finite enclosure over the box (e.g. exp overflow at saturated units)
@@ -503,7 +513,8 @@ def positive_definite_claims(prob, mu, S: np.ndarray, sigma: float, lam: float, 
     $F(\\hat\\theta + u) > F(\\hat\\theta)$ on the sphere $|u| = r$ of the slice, so the slice holds a
     unique critical point within $r$, a strict local minimum of $F$ restricted to the slice.
     """
-    st1 = "min_i Gershgorin margin of X^T (H(box) + sigma S S^T - lambda I) X > 0  (and of X^T X)"
+    st1 = ("min_i Gershgorin margin of X^T (mid H(box) + sigma S S^T - (lambda + rho) I) X > 0, rho = max row sum "
+           "of the radii of H(box) (and of X^T X)")
     st2 = "|grad F(theta_hat)| - lambda * radius / 2 < 0 (the stationarity residual is covered)"
     N = mu.particles.size
     if N > PD_LIMIT:
