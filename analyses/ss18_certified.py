@@ -15,7 +15,8 @@ third-derivative bound) and covers the stationarity residual; ``mf.verify`` re-p
 the certificate alone. The global minimum $W = I$ is checked at every $k$ (Hessian spectrum
 $\lambda_{min} = 1/4 - 1/(2\pi)$, Safran & Shamir §4).
 
-Run: ``python analyses/ss18_certified.py [--k 6 7 ...] [--no-escaping] [--json out.json] [--quick]``.
+Run: ``python analyses/ss18_certified.py [--k 6 7 ...] [--no-escaping] [--seed 0] [--out DIR] [--json FILE]
+[--quick]``.
 """
 
 from __future__ import annotations
@@ -46,12 +47,12 @@ def load(path: Path = DATA) -> list[dict]:
     return json.loads(Path(path).read_text())["minima"]
 
 
-def certify(prob: mf.Problem, W: np.ndarray, escaping: bool) -> dict:
+def certify(prob: mf.Problem, W: np.ndarray, escaping: bool, seed: int = 0) -> dict:
     """Check the point with columns ``W`` (k, n) and verify its certificate; the numbers of one row."""
     fam = prob.family
     mu = mf.Measure(fam, np.ascontiguousarray(W.T), np.ones(W.shape[1]))
     t0 = time.perf_counter()
-    rep = mf.check(prob, mu, refine=True, escaping=escaping)
+    rep = mf.check(prob, mu, refine=True, escaping=escaping, seed=seed)
     t1 = time.perf_counter()
     verified = mf.verify(rep.certificate)
     t2 = time.perf_counter()
@@ -73,7 +74,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--k", type=int, nargs="+", default=None, help="targets k (default: every k in the data)")
     ap.add_argument("--no-escaping", action="store_true", help="skip the escaping sets (faster)")
-    ap.add_argument("--json", default=None, help="write the rows to this file")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the checks' global search")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "ss18_certified"),
+                    help="directory of ss18_certified.json")
+    ap.add_argument("--json", default=None, help="also write the rows to this file")
     ap.add_argument("--quick", action="store_true", help="k = n = 6 and its W = I only (~20 s)")
     args = ap.parse_args(argv)
     minima = load()
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         k, n = e["k"], e["n"]
         prob = probs.setdefault(k, problem(k))
         row = {"k": k, "n": n, "family": e["family"], "runs": e["runs"],
-               **certify(prob, np.array(e["W"], dtype=float), escaping)}
+               **certify(prob, np.array(e["W"], dtype=float), escaping, args.seed)}
         rows.append(row)
         print(f"k = {k}, n = {n}, family {e['family']}: {row['verdict']}, {row['classification']} "
               f"({'certified' if row['finite_width_certified'] else 'numerical'}), lambda_min {row['lambda_min']:.4g}, "
@@ -122,8 +126,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  k = {g['k']:>2}: {g['verdict']}, lambda_min {g['lambda_min']:.6f} (x{g['multiplicity']}), "
               f"finite width {'certified' if g['certified'] else 'numerical'}, verify {g['verified']}")
     out = {"rows": rows, "global": globals_, "seconds": total, "escaping": escaping}
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+    outdir = Path(args.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for path in [outdir / "ss18_certified.json"] + ([Path(args.json)] if args.json else []):
+        path.write_text(json.dumps(out, indent=1, default=str))
     return out
 
 

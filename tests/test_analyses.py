@@ -107,3 +107,17 @@ def test_census_rate_grows_with_k(census):
     frac = dict(zip(census["k"], census["fraction_spurious"]))
     assert frac[9] > frac[6]
     _figures_exist(census)
+
+
+# ---------------------------------------------------------------------------- Safran & Shamir, certified
+def test_ss18_minimum_certified_and_global_unchanged(tmp_path_factory):
+    """k = n = 6 (Safran & Shamir 2018, Table 1; their Results/newExp-6-6.mat representative): a certified
+    strict local minimum, unstable as a measure, verified; W = I keeps lambda_min = 1/4 - 1/(2 pi) (x15)."""
+    res = _run("ss18_certified", tmp_path_factory)
+    (row,) = res["rows"]
+    assert row["loss_published_point"] == pytest.approx(0.025081, abs=1e-6)
+    assert row["verdict"] == "unstable" and row["nonglobal_certified"] and row["verified"] is True
+    assert row["classification"] == "strict-local-min" and row["finite_width_certified"]
+    (g,) = res["global"]
+    assert g["verdict"] == "global-minimizer" and g["certified"] and g["verified"] is True
+    assert g["lambda_min"] == pytest.approx(0.25 - 1 / (2 * np.pi), abs=1e-12) and g["multiplicity"] == 15

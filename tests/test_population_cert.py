@@ -1,10 +1,9 @@
 """Population curvature enclosures (PopulationBallProblem) and the certificates that rest on them: the ball
 Hessian, gradient and potential against finite differences of the float loss (an independent computation),
 uniformity over boxes, certified strict-local-min on Safran & Shamir's spurious minimum (k = 6), certified
-strict-saddle, the global minimum W = I unchanged."""
+strict-saddle (the global minimum W = I: tests/test_analyses.py, ss18_certified --quick)."""
 
 import json
-import math
 from pathlib import Path
 
 import flint
@@ -109,23 +108,6 @@ def test_ss18_spurious_minimum_certified_strict_local_min():
     pd = next(c for c in cert["claims"] if c["name"] == "positive-definite")
     pd["radius"] = (float.fromhex(pd["radius"]) * 1e-6).hex()
     assert mf.verify(cert) is False
-
-
-def test_global_minimum_identity_unchanged():
-    """W = I at k = 6: global-minimizer, Hessian eigenvalue 1/4 - 1/(2 pi) = 0.090845 with multiplicity 15
-    (Safran & Shamir 2018, §4), now with a certified finite-width classification."""
-    k = 6
-    fam = mf.families.relu(d=k, outputs=0)
-    prob = mf.Problem(fam, mf.GaussianTeacher(fam, mf.Measure(fam, np.eye(k), np.ones(k))))
-    mu = mf.Measure(fam, np.eye(k), np.ones(k))
-    rep = mf.check(prob, mu, escaping=False)
-    ev = np.linalg.eigvalsh(prob.particle_hessian(mu))
-    lam = 0.25 - 1 / (2 * math.pi)
-    assert rep.verdict == "global-minimizer"
-    assert rep.finite_width.lambda_min == pytest.approx(lam, abs=1e-12)
-    assert int(np.sum(np.abs(ev - lam) < 1e-9)) == 15
-    assert rep.finite_width.certified
-    assert mf.verify(rep.certificate) is True
 
 
 def test_population_saddle_certified():
