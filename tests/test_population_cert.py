@@ -142,3 +142,27 @@ def test_dead_relu_particle_is_undecided_not_wrong():
         assert J0 == 0 and bp.potential(bp.P[0]).contains(flint.arb(0))
         with pytest.raises(Undecided, match="contains 0"):
             bp.hessian()
+
+
+def test_positive_definite_claim_is_sharp_not_overclaiming():
+    """The claim H(box) + sigma S S^T >= lambda I at W = I (k = 3, lambda_min = 1/4 - 1/(2 pi)): proved just below
+    the true lambda_min with a tiny box, never proved just above it, undecided (not refuted) when the box is too
+    wide."""
+    from mfsym.stability import _certificates as C
+    from mfsym.stability._spectrum import symmetries
+
+    k = 3
+    fam = mf.families.relu(d=k, outputs=0)
+    prob = mf.Problem(fam, mf.GaussianTeacher(fam, mf.Measure(fam, np.eye(k), np.ones(k))))
+    mu = mf.Measure(fam, np.eye(k), np.ones(k))
+    S = symmetries(prob, mu).basis
+    lam = 0.25 - 1 / (2 * np.pi)
+    assert np.linalg.eigvalsh(prob.particle_hessian(mu))[0] == pytest.approx(lam, abs=1e-12)
+    with precision(128):
+        def outcome(l, r):
+            return C.positive_definite_claims(prob, mu, S, 2.0, l, r)[0]["outcome"]
+        assert outcome(lam * (1 - 1e-6), 1e-12) == "proved"
+        assert outcome(lam * (1 + 1e-6), 1e-12) != "proved"
+        assert outcome(lam * 0.5, 1e-3) == "proved"
+        # too wide a box is no proof, and no refutation either: H(theta_hat) itself is positive definite
+        assert outcome(lam * 0.5, 0.05) == "undecided"

@@ -467,7 +467,9 @@ def _pd_margin(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float)
     The box Hessian is split as $H(\\theta) = M + E(\\theta)$, $M$ its (symmetrised) midpoint matrix and
     $|E_{ij}| \\le R_{ij}$ its radii, so $\\|E\\|_2 \\le \\rho = \\max_i \\sum_j R_{ij}$; Gershgorin then runs on the
     point matrix $X^\\top(M + \\sigma SS^\\top - (\\lambda + \\rho)I)X$, whose margin loses $\\rho$ rather than the
-    $O(N\\rho)$ of the radii propagated through $X^\\top H X$."""
+    $O(N\\rho)$ of the radii propagated through $X^\\top H X$. The first enclosure returned is the hull of that
+    margin (the proof) and the unshifted one, so a failure caused by the box's width reads undecided, not
+    refuted."""
     bp = BallProblem(prob, mu.particles, mu.masses, radius, offset=mu.offset, profiled=True)
     Hb = bp.hessian()
     N = Hb.nrows()
@@ -475,13 +477,12 @@ def _pd_margin(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float)
     rho = max((sum((flint.arb(Hb[i, j].rad()) for j in range(N)), flint.arb(0)).upper() for i in range(N)),
               default=flint.arb(0))
     Hb = flint.arb_mat(N, N, [Hb[i, j].mid() for i in range(N) for j in range(N)])
-    lam = flint.arb(float(lam)) + flint.arb(rho)
     if S.shape[1]:
         Sb = flint.arb_mat(N, S.shape[1], [float(v) for v in S.ravel()])
         Hb = Hb + (Sb * Sb.transpose()) * flint.arb(float(sigma))
-    Hb = Hb - flint.arb_mat(N, N, [lam if i == j else 0 for i in range(N) for j in range(N)])
+    Hb = Hb - flint.arb_mat(N, N, [float(lam) if i == j else 0.0 for i in range(N) for j in range(N)])
     mid = np.array([[float(Hb[i, j].mid()) for j in range(N)] for i in range(N)])
-    if not np.all(np.isfinite(mid)):
+    if not (np.all(np.isfinite(mid)) and rho.is_finite()):
         # some Hessian entry has no finite enclosure over the box (e.g. exp overflow at saturated units)
         raise Undecided("the Hessian enclosure over the box has non-finite entries; shrink the box or raise "
                         "the precision")
@@ -489,7 +490,8 @@ def _pd_margin(prob, mu, S: np.ndarray, sigma: float, lam: float, radius: float)
     Xb = flint.arb_mat(N, N, [float(v) for v in X.ravel()])
     C = Xb.transpose() * Hb * Xb
     E = Xb.transpose() * Xb
-    return _gershgorin(C), _gershgorin(E), X
+    shifted = C - E * flint.arb(rho)  # X^T (M + sigma S S^T - (lambda + rho) I) X
+    return _gershgorin(shifted).union(_gershgorin(C)), _gershgorin(E), X
 
 
 def _gershgorin(C: flint.arb_mat) -> flint.arb:
