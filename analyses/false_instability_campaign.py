@@ -22,7 +22,28 @@ and near-degenerate variants of the global minimizers above:
   are not exactly global; a correct answer is "not-stationary" or "global-minimizer", and the tool's
   tolerances must keep it from claiming instability);
 * ``duplicated`` -- one particle split into two identical copies of half the mass (still global);
-* ``zero-mass`` -- a random extra particle of mass 0 (still global).
+* ``zero-mass`` -- a random extra particle of mass 0 (still global);
+
+classes added from the failures found by adversarial review (docs/analyses.md, the campaign):
+
+* ``split`` -- one particle split into two copies with masses $0.3c$ and $0.7c$; for homogeneous families
+  also ``split-scaled``, the copies at $t\theta$ and $\theta/t$ with masses rescaled by $t^{-q}$, $t^{q}$
+  (the same $f_\mu$ by homogeneity); ``permuted`` -- the particles in another order (all still global);
+* ``negative-masses`` -- relu with fixed outputs and every mass negative (the sign rule of the negative
+  cone), teacher = student (global);
+* ``unbounded`` -- custom output-linear neurons with an unbounded feature and no homogeneity
+  ($a\,e^{w^\top x}$, $a(z + z^3)$): the general class, where no global-optimality criterion applies, so
+  neither ``global-minimizer`` nor ``unstable`` may be claimed;
+* ``rescaled-1e+k`` -- labels and masses multiplied by $10^{\pm 4}$ (still global) and the perturbed
+  variant ``rescaled-perturbed``, checked with the default (absolute) ``gap_tol``;
+* ``dead-neuron`` -- NOT global: relu with fixed outputs and bias, positive (or, ``dead-neuron-neg``,
+  negative) masses, live neurons inactive on the few samples of an extra teacher neuron, and one neuron dead
+  on every sample. The residual is non-zero only on those samples, so the point is exactly stationary, and
+  $J < 0$ (or $> 0$) only on the small cap of directions that activate them. A false claim here is
+  ``global-minimizer``; a correct answer is ``unstable`` (or ``inconclusive``).
+
+A false claim is: at a global minimizer, the verdict ``unstable``, a proved non-globality claim or a proved
+escaping-set claim; at a point that is not global, the verdict ``global-minimizer``.
 
 Families: relu (trained outputs, with and without bias), relu with fixed outputs (signed masses),
 sigmoid (scalar and vector outputs), tanh, erf, attention, deconvolution and two custom neurons.
@@ -196,7 +217,121 @@ def _zero_mass(mu, rng):
     return mu.copy(particles=np.concatenate([mu.particles, extra]), masses=np.concatenate([mu.masses, [0.0]]))
 
 
-def cases(rounds: int, seed: int = 0):
+def _split(mu, rng, scaled: bool):
+    """One particle in two copies (masses 0.3 c, 0.7 c); ``scaled``: at t theta, theta / t, masses by t^-q, t^q."""
+    j = int(rng.integers(mu.m))
+    th, c = mu.particles[j], mu.masses[j]
+    t, q = (1.7, int(mu.family.degree)) if scaled else (1.0, 0)
+    P = np.concatenate([np.delete(mu.particles, j, 0), [t * th, th / t]])
+    masses = np.concatenate([np.delete(mu.masses, j), [0.3 * c / t**q, 0.7 * c * t**q]])
+    return mu.copy(particles=P, masses=masses)
+
+
+def _permuted(mu, rng):
+    order = rng.permutation(mu.m)
+    return mu.copy(particles=mu.particles[order], masses=mu.masses[order])
+
+
+def _negative_masses(fam, rng, n, m):
+    """relu with fixed outputs, every mass negative, teacher = student (global)."""
+    teacher = mf.Measure(fam, fam.random_particles(m, rng), -rng.uniform(0.3, 1.0, m))
+    data, _ = mf.datasets.teacher_student(fam, teacher, n=n, seed=int(rng.integers(2**31)))
+    return mf.Problem(fam, data), teacher
+
+
+def _dead_neuron(fam, rng, n, m, sign: float = 1.0):
+    """NOT global (docs/analyses.md): ``m`` live neurons silent on the samples R where none is active, one neuron
+    dead on every sample, and the residual non-zero on R only -- ``-sign beta`` on the k samples S furthest
+    along a direction v, ``+sign rho`` on the rest of R -- so the point is exactly stationary, and
+    ``sign J < 0`` only on the small cap of directions that activate S and few other samples of R."""
+    d = fam.blocks["w"][0]
+    X = rng.standard_normal((n, d))
+    v = rng.standard_normal(d)
+    v /= np.linalg.norm(v)
+    k = int(rng.integers(1, 3))
+    S = np.zeros(n, bool)
+    S[np.argsort(X @ v)[::-1][:k]] = True
+    W = rng.standard_normal((m, d))
+    b = -np.max(X[S] @ W.T, axis=0) - rng.uniform(0.05, 0.5, m)   # live neurons inactive on S
+    W_dead = rng.standard_normal(d)
+    b_dead = -1.0 - np.max(np.abs(X @ W_dead))
+    P = fam.pack(w=np.vstack([W, W_dead]), b=np.concatenate([b, [b_dead]]))
+    masses = sign * rng.uniform(0.3, 1.0, m + 1)
+    f = fam.phi(P, X)[:, :, 0].T @ masses
+    R = np.all(X @ W.T + b <= 0, axis=1)                           # no live neuron active: residual allowed
+    r = np.where(S, -rng.uniform(1.0, 2.0), np.where(R, rng.uniform(0.2, 1.0), 0.0))
+    return mf.Problem(fam, mf.Samples(X, f - sign * r)), mf.Measure(fam, P, masses)
+
+
+def _unbounded_exp(d: int):
+    w = sp.MatrixSymbol("w", d, 1)
+    x = sp.MatrixSymbol("x", d, 1)
+    a = sp.Symbol("a")
+    return mf.families.from_expr(a * sp.exp((w.T * x)[0, 0]), params={"a": (), "w": (d,)}, inputs={"x": (d,)},
+                                 name="custom-exp")
+
+
+def _unbounded_cubic(d: int):
+    w = sp.MatrixSymbol("w", d, 1)
+    x = sp.MatrixSymbol("x", d, 1)
+    a = sp.Symbol("a")
+    z = (w.T * x)[0, 0]
+    return mf.families.from_expr(a * (z + z**3), params={"a": (), "w": (d,)}, inputs={"x": (d,)},
+                                 name="custom-cubic")
+
+
+UNBOUNDED = {"custom-exp": _unbounded_exp, "custom-cubic": _unbounded_cubic}
+DEAD = {"relu-fixed": lambda d: mf.families.relu(d=d, outputs=0, bias=True)}
+#: kinds whose point is known NOT to be a global minimizer (a false claim is "global-minimizer")
+NOT_GLOBAL = ("dead-neuron", "dead-neuron-neg")
+RESCALE = (1e-4, 1e4)
+
+
+def _rescaled(fam, g, n, m, s, delta):
+    """Labels and masses times ``s`` (f_mu scales with the masses: still global), perturbed by ``delta``."""
+    prob, mu = _teacher_student(fam, g, n, m)
+    data = mf.Samples(prob.data.X, s * prob.data.Y)
+    nu = mu.copy(masses=s * mu.masses)
+    return mf.Problem(fam, data), (_perturb(nu, delta, g) if delta else nu)
+
+
+def adversarial_cases(r: int, rng_for, quick: bool):
+    """The classes added from the failures (module docstring), for round ``r``."""
+    d = 1 + r % 3
+    dims = (2, 3, 5, 8, 12, 20)
+    signs = [(dd, sg) for dd in dims for sg in (1.0, -1.0)]
+    if quick:  # both signs, small and large inner dimension
+        signs = [(2, 1.0), (5, -1.0), (9, 1.0)]
+    for dd, sign in signs:
+        fam = _family(DEAD, "relu-fixed", dd)
+        kind = "dead-neuron" if sign > 0 else "dead-neuron-neg"
+        yield "relu-fixed", kind, (lambda g=rng_for(), fam=fam, sign=sign:
+                                   _dead_neuron(fam, g, 12 + 3 * fam.blocks["w"][0], 1 + r % 3, sign))
+    yield "relu-fixed", "negative-masses", (lambda g=rng_for(): _negative_masses(
+        _family(FAMILIES, "relu-fixed", d), g, 8 + r % 5, 2 + r % 2))
+    for name in ("relu", "relu-fixed", "sigmoid", "erf"):
+        fam = _family(FAMILIES, name, d)
+        m = 2 + r % 2
+        yield name, "split", (lambda g=rng_for(), fam=fam, m=m: _adv_variant(fam, g, 8, m, "split"))
+        yield name, "permuted", (lambda g=rng_for(), fam=fam, m=m: _adv_variant(fam, g, 8, m, "perm"))
+        if isinstance(fam, mf.families.Homogeneous):
+            yield name, "split-scaled", (lambda g=rng_for(), fam=fam, m=m: _adv_variant(fam, g, 8, m, "scaled"))
+        for s_ in RESCALE:
+            yield name, f"rescaled-{s_:.0e}", (lambda g=rng_for(), fam=fam, m=m, s_=s_: _rescaled(fam, g, 8, m, s_, 0))
+        yield name, "rescaled-perturbed", (lambda g=rng_for(), fam=fam, m=m: _rescaled(fam, g, 8, m, 1e4, 1e-8))
+    for name in UNBOUNDED:
+        fam = _family(UNBOUNDED, name, 1 + r % 2)
+        yield name, "unbounded", (lambda g=rng_for(), fam=fam: _teacher_student(fam, g, 8, 2))
+
+
+def _adv_variant(fam, g, n, m, how):
+    prob, mu = _teacher_student(fam, g, n, m)
+    if how == "perm":
+        return prob, _permuted(mu, g)
+    return prob, _split(mu, g, how == "scaled")
+
+
+def cases(rounds: int, seed: int = 0, quick: bool = False):
     """Yield ``(family, kind, build)`` for ``rounds`` rounds; ``build()`` returns ``(prob, mu)``.
 
     Every random choice comes from ``np.random.default_rng([seed, round, case index])``.
@@ -238,6 +373,7 @@ def cases(rounds: int, seed: int = 0):
                     lambda g=rng_for(), fam=fam, m=m: _pop_variant(fam, g, m, "dup"))
                 yield f"{name}-population", "perturbed-1e-08", (
                     lambda g=rng_for(), fam=fam, m=m: _pop_variant(fam, g, m, 1e-8))
+        yield from adversarial_cases(r, rng_for, quick)
 
 
 def _variant(fam, g, n, m, how):
@@ -255,10 +391,14 @@ def _pop_variant(fam, g, m, how):
 
 
 # ------------------------------------------------------------------------------------------------ campaign
-def false_claim(rep) -> bool:
-    """Verdict "unstable", or any proved non-globality claim in the certificate."""
+def false_claim(rep, global_point: bool = True) -> bool:
+    """At a global minimizer: verdict "unstable", or a proved non-globality or escaping-set claim in the
+    certificate. At a point that is not global: verdict "global-minimizer"."""
+    if not global_point:
+        return rep.verdict.value == "global-minimizer"
     return rep.verdict.value == "unstable" or any(
-        c.get("name") == "non-globality" and c.get("outcome") == "proved" for c in rep.certificate.get("claims", []))
+        c.get("name") in ("non-globality", "escaping-set") and c.get("outcome") == "proved"
+        for c in rep.certificate.get("claims", []))
 
 
 def run(quick: bool = False, seed: int = 0, rounds: int | None = None, verify: bool = True,
@@ -270,7 +410,8 @@ def run(quick: bool = False, seed: int = 0, rounds: int | None = None, verify: b
     dict
         ``cases`` (campaign size), ``false_claims`` (must be 0), ``false_cases`` (their descriptions),
         ``counts`` {(family, kind): Counter(verdict)}, ``verdicts`` (Counter), ``verify`` (Counter of
-        ``mf.verify`` results), ``max_loss`` of the exact global minimizers, ``seconds``.
+        ``mf.verify`` results), ``escaping_claims`` (Counter of the escaping-set claims' outcomes), ``max_loss``
+        of the exact global minimizers, ``seconds``.
     """
     rounds = (1 if quick else 10) if rounds is None else rounds
     t0 = time.perf_counter()
@@ -278,9 +419,10 @@ def run(quick: bool = False, seed: int = 0, rounds: int | None = None, verify: b
     verdicts: collections.Counter = collections.Counter()
     verified: collections.Counter = collections.Counter()
     false_cases, errors, max_loss, slowest, total = [], [], 0.0, (0.0, ""), 0
-    for name, kind, build in cases(rounds, seed):
+    escaping: collections.Counter = collections.Counter()  # outcomes of the escaping-set claims
+    for name, kind, build in cases(rounds, seed, quick):
         prob, mu = build()
-        if not kind.startswith("perturbed"):
+        if not kind.startswith(("perturbed", "rescaled")) and kind not in NOT_GLOBAL:
             max_loss = max(max_loss, prob.loss(mu))
         t = time.perf_counter()
         try:
@@ -297,15 +439,17 @@ def run(quick: bool = False, seed: int = 0, rounds: int | None = None, verify: b
         total += 1
         v = rep.verdict.value
         counts[(name, kind)][v] += 1
+        escaping.update(c["outcome"] for c in rep.certificate.get("claims", []) if c.get("name") == "escaping-set")
         verdicts[v] += 1
-        if false_claim(rep):
+        if false_claim(rep, kind not in NOT_GLOBAL):
             false_cases.append(f"{name}/{kind} (case {total}): verdict {v}, gap "
                                f"{rep.mean_field.gap if rep.mean_field else None}, residual {rep.residual:.3g}")
         if verify:
             verified[str(mf.verify(rep.certificate))] += 1
     seconds = time.perf_counter() - t0
     result = {"cases": total, "false_claims": len(false_cases), "false_cases": false_cases, "counts": dict(counts),
-              "verdicts": verdicts, "errors": errors, "verify": verified, "max_loss": max_loss, "seconds": seconds,
+              "verdicts": verdicts, "errors": errors, "escaping_claims": escaping, "verify": verified,
+              "max_loss": max_loss, "seconds": seconds,
               "slowest": slowest}
     _print(result, out)
     return result
@@ -329,6 +473,7 @@ def _print(res: dict, out) -> None:
     for e in res["errors"]:
         print(f"  CRASH (mf.check raised): {e}", file=out)
     print(f"largest loss of an exact global minimizer: {res['max_loss']:.3e}", file=out)
+    print(f"escaping-set claims (unstable points): {dict(res['escaping_claims'])}", file=out)
     if res["verify"]:
         print(f"mf.verify on every certificate: {dict(res['verify'])}", file=out)
     print(f"time: {res['seconds']:.1f} s ({res['seconds'] / max(res['cases'], 1):.2f} s per case; slowest "
