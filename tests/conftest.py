@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import os
+
 import numpy as np
 import pytest
 import sympy as sp
 
 import mfsym as mf
+
+# MFSYM_BACKEND=jax runs the suite on the JAX backend: a sample problem built without a backend= argument
+# gets backend="jax" (tests/test_jax_backend.py compares the two backends directly)
+if os.environ.get("MFSYM_BACKEND", "numpy") not in ("numpy", "jax"):
+    raise pytest.UsageError(f"MFSYM_BACKEND: expected 'numpy' or 'jax', got {os.environ['MFSYM_BACKEND']!r}")
+if os.environ.get("MFSYM_BACKEND") == "jax":
+    _problem_init = mf.Problem.__init__
+
+    @functools.wraps(_problem_init)
+    def _jax_by_default(self, family, data, loss="square", reg=0.0, backend=None):
+        if backend is None:
+            backend = "jax" if isinstance(data, mf.Samples) else "numpy"
+        _problem_init(self, family, data, loss, reg, backend)
+
+    mf.Problem.__init__ = _jax_by_default
 
 
 def _custom():
@@ -53,6 +71,7 @@ FAMILIES = {
     "tanh": lambda: mf.families.tanh(d=2),
     "erf": lambda: mf.families.erf(d=2, bias=False),
     "attention": lambda: mf.families.attention(d=2, outputs=2, tokens=3),
+    "factored-attention": lambda: mf.families.factored_attention(d=2, outputs=1, tokens=3, rank=1),
     "deconv-gauss": lambda: mf.families.deconvolution(d=1, width="1/2"),
     "deconv-dirichlet-2d": lambda: mf.families.deconvolution(d=2, kernel="dirichlet", cutoff=2),
     "custom-poly": _custom,

@@ -16,6 +16,12 @@ from ._activations import ERF as ERF
 from ._activations import RELU as RELU
 from ._activations import SIGMOID as SIGMOID
 from ._activations import TANH as TANH
+from ._calculus import Definition as Definition
+from ._calculus import InnerCalculus as InnerCalculus
+from ._calculus import Kernels as Kernels
+from ._calculus import concretize as concretize
+from ._calculus import d_ as d_
+from ._calculus import k_ as k_
 from ._inner import S as S
 from ._inner import U as U
 from ._inner import Z as Z

@@ -1,4 +1,4 @@
-"""Inner maps $\\psi(\\eta; x)$ and their block-level chain rule, written once per kind of map.
+"""Inner maps $\\psi(\\eta; x)$, each kind declared once by its generic-dimension calculus.
 
 Three kinds cover the built-in families:
 
@@ -9,8 +9,12 @@ Three kinds cover the built-in families:
 * :class:`SeparableKernel` -- $\\psi(t; x) = \\prod_j \\kappa(x_j - t_j)$ (sparse-spike deconvolution,
   Chizat & Bach 2018, §4).
 
-Each provides values, Jacobians, vector-Jacobian products and contracted Hessians vectorised over
-``Q`` parameters and ``n`` inputs, plus its componentwise sympy expression at concrete sizes.
+A kind states its blocks, its inputs and its calculus (:class:`~._calculus.InnerCalculus`: named
+intermediates, $\\psi$, $\\partial\\psi$, $\\nabla(g^\\top\\psi)$, $\\nabla^2(g^\\top\\psi)$ in vector notation). From that
+one statement come the LaTeX derivation (:mod:`mfsym.symbolic`), the componentwise neuron and the ball
+programs of the certificates (:func:`~._calculus.concretize`), and the numeric kernels -- values, Jacobians,
+vector-Jacobian products, contracted Hessians, Jacobian- and Hessian-vector products, vectorised over
+``Q`` parameters and ``n`` inputs -- compiled by :class:`~._calculus.Kernels`.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from typing import Callable
 import numpy as np
 import scipy.special as sps
 import sympy as sp
+from sympy.matrices.expressions.diagonal import DiagMatrix
 
+from .._printer import PaperPrinter
 from .._types import FloatArray
+from ._calculus import Definition, InnerCalculus, Kernels, T_, d_
 
 Z = sp.Symbol("z", real=True)
 S = sp.Symbol("s", real=True)
@@ -203,6 +210,14 @@ class Activation:
         s = self.numeric(z)
         return [s] + [_broadcast(self._cache[("f", k)], z, s) for k in range(1, order + 1)]
 
+    def numeric_derivative(self, order: int) -> Callable[[FloatArray, FloatArray], FloatArray]:
+        """$\\sigma^{(order)}$ as a vectorised function of $(z, s)$ with $s = \\sigma(z)$ (no re-evaluation of $\\sigma$)."""
+        key = ("f", order)
+        if key not in self._cache:
+            self._cache[key] = sp.lambdify((Z, S), stabilize(self.derivative(order)), modules=_NUMERIC)
+        f = self._cache[key]
+        return lambda z, s: _broadcast(f, z, s)
+
     def numeric_derivatives(self, order: int = 2) -> list[Callable[[FloatArray], FloatArray]]:
         """Vectorised callables $[\\sigma, \\sigma', \\dots]$ of a float array."""
         key = ("n", order)
@@ -216,7 +231,11 @@ class Activation:
 
 
 class InnerMap(abc.ABC):
-    """$\\psi(\\eta; x) \\in \\mathbb{R}^q$; ``blocks`` are the blocks of $\\eta$ in packing order."""
+    """$\\psi(\\eta; x) \\in \\mathbb{R}^q$; ``blocks`` are the blocks of $\\eta$ in packing order.
+
+    A kind implements :meth:`calculus`; every numeric kernel below is compiled from it. Shapes: parameters
+    ``eta`` ``(Q, p_eta)``, inputs ``X`` ``(n, ...)``, weights ``W`` ``(Q, n, q)``, directions ``V`` ``(Q, p_eta)``.
+    """
 
     blocks: dict[str, tuple[int, ...]]
     dim: int
@@ -231,50 +250,81 @@ class InnerMap(abc.ABC):
         return None, "no bound is known for this inner map"
 
     @abc.abstractmethod
+    def _calculus(self) -> InnerCalculus:
+        """The generic-dimension calculus of this map (built once, see :meth:`calculus`)."""
+
+    def calculus(self) -> InnerCalculus:
+        """The generic-dimension calculus (:class:`~._calculus.InnerCalculus`) of this map, cached."""
+        if getattr(self, "_calc", None) is None:
+            self._calc = self._calculus()
+        return self._calc
+
+    @property
+    def kernels(self) -> Kernels:
+        """The numeric kernels compiled from :meth:`calculus`."""
+        if getattr(self, "_kernels", None) is None:
+            self._kernels = Kernels(self.calculus(), self.blocks)
+        return self._kernels
+
+    def _env(self, eta, X, W=None, V=None):
+        f = lambda a: None if a is None else np.asarray(a, dtype=float)  # noqa: E731
+        return self.kernels.env(f(eta), f(X), f(W), f(V))
+
     def value(self, eta: FloatArray, X: FloatArray) -> FloatArray:
         """``(Q, p_eta)``, ``(n, ...)`` -> ``(Q, n, q)``."""
+        return self.kernels.value(self._env(eta, X))
 
-    @abc.abstractmethod
     def jacobian(self, eta: FloatArray, X: FloatArray) -> FloatArray:
         """-> ``(Q, n, q, p_eta)``."""
+        return self.kernels.jacobian(self._env(eta, X))
 
-    @abc.abstractmethod
     def vjp(self, eta: FloatArray, X: FloatArray, W: FloatArray) -> FloatArray:
-        """$\\sum_i \\partial_\\eta\\psi(\\eta_q; x_i)^\\top w_{qi}$ for ``W`` ``(Q, n, q)`` -> ``(Q, p_eta)``."""
+        """$\\sum_i \\partial_\\eta\\psi(\\eta_q; x_i)^\\top w_{qi}$ -> ``(Q, p_eta)``."""
+        return self.kernels.vjp(self._env(eta, X, W))
 
-    @abc.abstractmethod
     def hessian_contract(self, eta: FloatArray, X: FloatArray, W: FloatArray) -> FloatArray:
         """$\\sum_i \\sum_j w_{qij} \\nabla^2_\\eta \\psi_j(\\eta_q; x_i)$ -> ``(Q, p_eta, p_eta)``."""
+        return self.kernels.hessian(self._env(eta, X, W))
 
     def value_and_vjp(self, eta: FloatArray, X: FloatArray, W: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """``(value(eta, X), vjp(eta, X, W))``; maps override it to share work between the two."""
-        return self.value(eta, X), self.vjp(eta, X, W)
+        """``(value(eta, X), vjp(eta, X, W))`` from one evaluation of the intermediates."""
+        env = self._env(eta, X, W)
+        return self.kernels.value(env), self.kernels.vjp(env)
 
     def jvp(self, eta: FloatArray, X: FloatArray, V: FloatArray) -> FloatArray:
-        """$\\partial_\\eta\\psi(\\eta_q; x_i)\\, v_q$ for directions ``V`` ``(Q, p_eta)`` -> ``(Q, n, q)``."""
-        return np.einsum("qnjp,qp->qnj", self.jacobian(eta, X), V, optimize=True)
+        """$\\partial_\\eta\\psi(\\eta_q; x_i)\\, v_q$ -> ``(Q, n, q)``: the tangent of $\\psi$ along $v$."""
+        return self.kernels.jvp(self._env(eta, X, V=V))
 
     def hvp_contract(self, eta: FloatArray, X: FloatArray, W: FloatArray, V: FloatArray) -> FloatArray:
-        """$\\sum_i \\sum_j w_{qij} \\nabla^2_\\eta \\psi_j(\\eta_q; x_i)\\, v_q$ -> ``(Q, p_eta)``."""
-        return np.einsum("qab,qb->qa", self.hessian_contract(eta, X, W), V, optimize=True)
+        """$\\sum_i \\sum_j w_{qij} \\nabla^2_\\eta \\psi_j(\\eta_q; x_i)\\, v_q$ -> ``(Q, p_eta)``: the tangent of the
+        vector-Jacobian product along $v$ (Pearlmutter 1994), never a $p \\times p$ Hessian."""
+        return self.kernels.hvp(self._env(eta, X, W, V))
 
     def value_and_jvp(self, eta: FloatArray, X: FloatArray, V: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """``(value(eta, X), jvp(eta, X, V))``; maps override it to share work between the two."""
-        return self.value(eta, X), self.jvp(eta, X, V)
+        """``(value(eta, X), jvp(eta, X, V))`` from one evaluation of the intermediates."""
+        env = self._env(eta, X, V=V)
+        return self.kernels.value(env), self.kernels.jvp(env)
 
     def hvp_parts(self, eta: FloatArray, X: FloatArray, W: FloatArray, V: FloatArray,
                   W2: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """``(hvp_contract(eta, X, W, V), value(eta, X), jvp(eta, X, V), vjp(eta, X, W2))``: what the block
-        chain rule's Hessian-vector product needs from the inner map; maps override it to share one evaluation."""
-        return self.hvp_contract(eta, X, W, V), self.value(eta, X), self.jvp(eta, X, V), self.vjp(eta, X, W2)
+        chain rule's Hessian-vector product needs, from one evaluation of the weight-free intermediates."""
+        K = self.kernels
+        env = self._env(eta, X, W, V)
+        env2 = env.fork({self.calculus().g: K._weight(np.asarray(W2, dtype=float))})
+        return K.hvp(env), K.value(env), K.jvp(env), K.vjp(env2)
 
-    @abc.abstractmethod
     def componentwise(self, params: dict[str, sp.Matrix], x: sp.Matrix) -> sp.Matrix:
-        """$\\psi$ as a ``(q, 1)`` sympy Matrix in the given component symbols."""
+        """$\\psi$ as a ``(q, 1)`` sympy Matrix in the given component symbols (from the calculus' value)."""
+        calc = self.calculus()
+        return calc.componentwise({k: v for k, v in params.items() if k in calc.blocks}, x)
+
+
+_PIECEWISE = (sp.Heaviside, sp.Piecewise, sp.sign, sp.Abs, sp.Max, sp.Min)
 
 
 class Ridge(InnerMap):
-    """$\\psi(w, b; x) = \\sigma(w^\\top x + b)$; the bias is handled by augmenting $x$ with a 1."""
+    """$\\psi(w, b; x) = \\sigma(w^\\top x + b)$ for an :class:`Activation` $\\sigma$."""
 
     def __init__(self, activation: Activation, d: int, bias: bool, names: tuple[str, str] = ("w", "b")):
         self.activation, self.d, self.bias = activation, d, bias
@@ -287,62 +337,128 @@ class Ridge(InnerMap):
         return ok, f"psi = sigma(w.x + b) with sigma(z) = {sp.sstr(self.activation.expr)}: {why}"
 
     def _aug(self, X: FloatArray) -> FloatArray:
+        """The inputs with a column of ones when there is a bias (``(n, d + 1)``): $z = \\tilde x^\\top (w, b)$."""
         return np.concatenate([X, np.ones((X.shape[0], 1))], axis=1) if self.bias else X
 
     def preactivation(self, eta: FloatArray, X: FloatArray) -> FloatArray:
         """$z_{qi} = w_q^\\top x_i + b_q$: ``(Q, n)``."""
         return eta @ self._aug(X).T
 
-    def value(self, eta, X):
-        return self.activation.numeric(self.preactivation(eta, X))[..., None]
+    def _calculus(self) -> InnerCalculus:
+        r"""$\psi = \sigma(z_i)$, $z_i = w^\top x_i + b$; $\sigma', \sigma''$ from sympy, in terms of $s_i = \sigma(z_i)$."""
+        act = self.activation
+        wn, bn = (list(self.blocks) + ["b"])[:2]
+        w, x = sp.MatrixSymbol(wn, d_, 1), sp.MatrixSymbol("x_i", d_, 1)
+        b = sp.Symbol(bn, real=True)
+        z, s, g = sp.Symbol("z_i", real=True), sp.Symbol("s_i", real=True), sp.Symbol("g_i", real=True)
+        f1, f2 = sp.Function("dsigma1"), sp.Function("dsigma2")
+        sym = act.symbol
+        d1, d2 = act.derivative(1), act.derivative(2)
+        zero2 = d2 == 0
+        functions = {f1: sym + "'", f2: sym + "''"}
+        concrete_functions = {f1: sp.Lambda(Z, act.derivative_in_z(1)), f2: sp.Lambda(Z, act.derivative_in_z(2))}
+        n1, n2 = act.numeric_derivative(1), act.numeric_derivative(2)
+        numeric_functions = {f1: (lambda env, ap: n1(env[z], env[s]), 0 if zero2 else f2),
+                             f2: (lambda env, ap: n2(env[z], env[s]), None)}
+        names = {x: "x_i", w: wn, z: "z_i", s: "s_i", g: "g_i"}
+        bias = self.bias
+        blocks = {wn: w, **({bn: b} if bias else {})}
+        block_latex = {wn: rf"{wn} \in \mathbb{{R}}^{{d}}", **({bn: rf"{bn} \in \mathbb{{R}}"} if bias else {})}
+        lat = lambda e: PaperPrinter().doprint(e.subs({Z: z, S: s}))  # noqa: E731  (scalar calculus, by sympy)
+        defs = [
+            Definition(z, rf"{wn}^{{\top}} x_i" + (f" + {bn}" if bias else ""), note="pre-activation",
+                       expr=sp.Trace(w.T * x) + (b if bias else 0)),
+            Definition(s, rf"{sym}\left(z_i\right)", lambda env: act.expr.subs(Z, env[z]), "activation",
+                       numeric=lambda env: act.numeric(env[z]), tangent=lambda dot: f1(z) * dot(z)),
+        ]
+        D1 = f1(z)
+        D2 = sp.S.Zero if zero2 else f2(z)
+        jac = {wn: D1 * x.T}
+        grad = {wn: g * D1 * x}
+        hess = {(wn, wn): g * D2 * x * x.T if not zero2 else sp.ZeroMatrix(d_, d_)}
+        if bias:
+            jac[bn] = D1
+            grad[bn] = g * D1
+            hess[(wn, bn)] = g * D2 * x if not zero2 else sp.ZeroMatrix(d_, 1)
+            hess[(bn, bn)] = g * D2
+        remarks = [rf"{sym}\left(z_i\right) = {lat(act.expr)}",
+                   rf"{sym}'\left(z_i\right) = {lat(d1)}", rf"{sym}''\left(z_i\right) = {lat(d2)}"]
+        if zero2 or d2.has(*_PIECEWISE):
+            remarks[-1] += r" \quad \text{(almost everywhere)}"
+        if d1.has(*_PIECEWISE):
+            remarks[1] += r" \quad \text{(almost everywhere)}"
+        calc = InnerCalculus(blocks, block_latex, [x], r"x_i \in \mathbb{R}^{d}", g, s, rf"{sym}\left(z_i\right)",
+                             jac, grad, hess, defs, [], names, functions, concrete_functions, {d_: self.d}, 1, "ridge",
+                             remarks, numeric_functions=numeric_functions, numeric_inputs=lambda X: {x: X})
+        calc.input_table = lambda xv: {x: sp.Matrix(xv).reshape(self.d, 1)}
+        return calc
 
-    def jacobian(self, eta, X):
-        Xa = self._aug(X)
-        d1 = self.activation.numeric_derivatives(1)[1](self.preactivation(eta, X))
-        return (d1[..., None] * Xa[None])[:, :, None, :]
 
-    def vjp(self, eta, X, W):
-        return self.value_and_vjp(eta, X, W)[1]
+def softmax(z: FloatArray) -> FloatArray:
+    """Softmax over the last axis, shifted by the maximum (no overflow)."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
-    def value_and_vjp(self, eta, X, W):
-        # one preactivation and one evaluation of sigma serve both psi and sigma' (benchmarks/bench_kernels.py)
-        Xa = self._aug(X)
-        s, d1 = self.activation.evaluate(eta @ Xa.T, 1)
-        return s[..., None], (W[..., 0] * d1) @ Xa
 
-    def hessian_contract(self, eta, X, W):
-        Xa = self._aug(X)
-        d2 = self.activation.numeric_derivatives(2)[2](eta @ Xa.T)
-        h = W[..., 0] * d2
-        return np.einsum("qn,ni,nj->qij", h, Xa, Xa, optimize=True)
+@dataclass
+class SoftmaxHead:
+    """The atoms and definitions every softmax-attention calculus shares (:func:`softmax_head`)."""
 
-    def jvp(self, eta, X, V):
-        # sigma'(z) (v^T x~): one preactivation, never the (Q, n, p) Jacobian
-        Xa = self._aug(X)
-        d1 = self.activation.numeric_derivatives(1)[1](eta @ Xa.T)
-        return (d1 * (V @ Xa.T))[..., None]
+    X: sp.MatrixSymbol
+    xq: sp.MatrixSymbol
+    g: sp.MatrixSymbol
+    z: sp.MatrixSymbol
+    p: sp.MatrixSymbol
+    D: sp.MatrixSymbol
+    rho: sp.MatrixSymbol
+    M: sp.MatrixSymbol
+    names: dict
+    definitions: list
+    weight_definitions: list
 
-    def hvp_contract(self, eta, X, W, V):
-        # sum_i w_qi sigma''(z_qi) (v_q^T x~_i) x~_i: the forward derivative of vjp along v (Pearlmutter 1994)
-        Xa = self._aug(X)
-        d2 = self.activation.numeric_derivatives(2)[2](eta @ Xa.T)
-        return (W[..., 0] * d2 * (V @ Xa.T)) @ Xa
 
-    def value_and_jvp(self, eta, X, V):
-        Xa = self._aug(X)
-        s, d1 = self.activation.evaluate(eta @ Xa.T, 1)
-        return s[..., None], (d1 * (V @ Xa.T))[..., None]
+def softmax_head(X_i: sp.MatrixSymbol, scores: Callable, scores_latex: str, q) -> SoftmaxHead:
+    r"""$\psi_i = X_i^\top p_i$, $p_i = \mathrm{softmax}(z_i)$ with the scores $z_i$ = ``scores(X_i, x_{i,T})``:
+    the intermediates $z_i, p_i, D_i = \mathrm{diag}(p_i) - p_i p_i^\top$ and, for a weight $g_i$,
+    $\rho_i = D_i X_i g_i = \nabla_{z_i}(g_i^\top\psi_i)$, $M_i = \nabla^2_{z_i}(g_i^\top\psi_i)$."""
+    T, d = X_i.shape
+    X, xq = X_i, sp.MatrixSymbol("xq_i", d, 1)
+    z, p = sp.MatrixSymbol("z_i", T, 1), sp.MatrixSymbol("p_i", T, 1)
+    D, M = sp.MatrixSymbol("D_i", T, T), sp.MatrixSymbol("M_i", T, T)
+    g, rho = sp.MatrixSymbol("g_i", q, 1), sp.MatrixSymbol("rho_i", T, 1)
+    names = {X: "X_i", xq: r"x_{i,T}", z: "z_i", p: "p_i", D: "D_i", M: "M_i", g: "g_i", rho: r"\rho_i"}
 
-    def hvp_parts(self, eta, X, W, V, W2):
-        # one preactivation, one evaluation of sigma and its two derivatives for the three products
-        Xa = self._aug(X)
-        s, d1, d2 = self.activation.evaluate(eta @ Xa.T, 2)
-        zd = V @ Xa.T
-        return (W[..., 0] * d2 * zd) @ Xa, s[..., None], (d1 * zd)[..., None], (W2[..., 0] * d1) @ Xa
+    def softmax_build(env):
+        e = env[z].applyfunc(sp.exp)
+        return e / sum(e)
 
-    def componentwise(self, params, x):
-        z = (params["w"].T * x)[0, 0] + (params["b"] if self.bias else 0)
-        return sp.Matrix([self.activation.expr.subs(Z, z)])
+    defs = [
+        Definition(z, scores_latex + r" \in \mathbb{R}^{T}", note=r"scores of the query $x_{i,T}$", expr=scores(X, xq)),
+        Definition(p, r"\operatorname{softmax}\left(z_i\right), \quad p_{it} = \frac{e^{z_{it}}}{\sum_{t'=1}^{T} e^{z_{it'}}}",
+                   softmax_build, "attention weights", numeric=lambda env: softmax(env[z]), tangent=lambda dot: D * dot(z)),
+        Definition(D, r"\frac{\partial p_i}{\partial z_i} = \operatorname{diag}\left(p_i\right) - p_i p_i^{\top}",
+                   lambda env: sp.diag(*list(env[p])) - env[p] * env[p].T, "softmax Jacobian",
+                   expr=DiagMatrix(p) - p * p.T, inline=True),
+    ]
+    wdefs = [
+        Definition(rho, r"D_i X_i g_i = \nabla_{z_i}\left(g_i^{\top} X_i^{\top} p_i\right)"
+                   r" = p_i \circ \left(X_i g_i - \left(p_i^{\top} X_i g_i\right) \mathbf{1}\right)",
+                   lambda env: env[D] * env[X] * env[g], expr=D * X * g),
+        Definition(M, r"\nabla^2_{z_i}\left(g_i^{\top} X_i^{\top} p_i\right) = \operatorname{diag}\left(\rho_i\right) - \rho_i p_i^{\top} - p_i \rho_i^{\top}",
+                   lambda env: sp.diag(*list(env[rho])) - env[rho] * env[p].T - env[p] * env[rho].T,
+                   expr=DiagMatrix(rho) - rho * p.T - p * rho.T, inline=True),
+    ]
+    return SoftmaxHead(X, xq, g, z, p, D, rho, M, names, defs, wdefs)
+
+
+def token_table(tokens: int, d: int, X: sp.MatrixSymbol, xq: sp.MatrixSymbol) -> Callable:
+    """The input table of a token matrix: $X_i$ and its last token $x_{i,T}$ as the query."""
+
+    def table(xv):
+        Xm = sp.Matrix(xv).reshape(tokens, d)
+        return {X: Xm, xq: Xm[tokens - 1, :].T}
+
+    return table
 
 
 class SoftmaxAttention(InnerMap):
@@ -357,74 +473,27 @@ class SoftmaxAttention(InnerMap):
     def boundedness(self):
         return True, "psi = X^T softmax(.) is a convex combination of the tokens: |psi| <= max_t |x_t| for every W"
 
-    def softmax(self, eta: FloatArray, X: FloatArray) -> FloatArray:
-        """Attention weights $p_{qit}$: ``(Q, n, T)``."""
-        d = self.d
-        Wm = eta.reshape(-1, d, d)
-        v = np.einsum("qde,ne->qnd", Wm, X[:, -1, :], optimize=True)
-        s = np.einsum("ntd,qnd->qnt", X, v, optimize=True)
-        s = s - s.max(axis=-1, keepdims=True)
-        e = np.exp(s)
-        return e / e.sum(axis=-1, keepdims=True)
-
-    def value(self, eta, X):
-        return np.einsum("qnt,ntd->qnd", self.softmax(eta, X), X, optimize=True)
-
-    def jacobian(self, eta, X):
-        p = self.softmax(eta, X)
-        psi = np.einsum("qnt,ntd->qnd", p, X, optimize=True)
-        # X^T (diag p - p p^T) X = sum_t p_t x_t x_t^T - psi psi^T
-        C = np.einsum("qnt,ntj,nta->qnja", p, X, X, optimize=True) - psi[..., :, None] * psi[..., None, :]
-        J = np.einsum("qnja,nb->qnjab", C, X[:, -1, :], optimize=True)
-        return J.reshape(J.shape[0], J.shape[1], self.d, self.d * self.d)
-
-    def vjp(self, eta, X, W):
-        p = self.softmax(eta, X)
-        e = np.einsum("ntd,qnd->qnt", X, W, optimize=True)
-        g = p * (e - np.sum(p * e, axis=-1, keepdims=True))
-        G = np.einsum("qnt,nta->qna", g, X, optimize=True)
-        return np.einsum("qna,nb->qab", G, X[:, -1, :], optimize=True).reshape(eta.shape[0], -1)
-
-    def hessian_contract(self, eta, X, W):
-        p = self.softmax(eta, X)
-        psi = np.einsum("qnt,ntd->qnd", p, X, optimize=True)
-        e = np.einsum("ntd,qnd->qnt", X, W, optimize=True)
-        pc = p * (e - np.sum(p * e, axis=-1, keepdims=True))
-        G = np.einsum("qnt,nta->qna", pc, X, optimize=True)
-        # X^T M X with M = diag(pc) - pc p^T - p pc^T
-        C = (np.einsum("qnt,nta,ntc->qnac", pc, X, X, optimize=True)
-             - G[..., :, None] * psi[..., None, :] - psi[..., :, None] * G[..., None, :])
-        xq = X[:, -1, :]
-        H = np.einsum("qnac,nb,ne->qabce", C, xq, xq, optimize=True)
-        return H.reshape(eta.shape[0], self.d * self.d, self.d * self.d)
-
-    def jvp(self, eta, X, V):
-        # ds_t = x_t^T V x_q, dp = p * (ds - <p, ds>), dpsi = X^T dp
-        p = self.softmax(eta, X)
-        Vm = V.reshape(-1, self.d, self.d)
-        ds = np.einsum("ntd,qde,ne->qnt", X, Vm, X[:, -1, :], optimize=True)
-        dp = p * (ds - np.sum(p * ds, axis=-1, keepdims=True))
-        return np.einsum("qnt,ntd->qnd", dp, X, optimize=True)
-
-    def hvp_contract(self, eta, X, W, V):
-        # forward derivative of vjp along V: g_t = p_t (e_t - <p, e>) with e_t = x_t^T w fixed, so
-        # dg_t = dp_t (e_t - <p, e>) - p_t <dp, e>
-        p = self.softmax(eta, X)
-        Vm = V.reshape(-1, self.d, self.d)
-        ds = np.einsum("ntd,qde,ne->qnt", X, Vm, X[:, -1, :], optimize=True)
-        dp = p * (ds - np.sum(p * ds, axis=-1, keepdims=True))
-        e = np.einsum("ntd,qnd->qnt", X, W, optimize=True)
-        dg = dp * (e - np.sum(p * e, axis=-1, keepdims=True)) - p * np.sum(dp * e, axis=-1, keepdims=True)
-        G = np.einsum("qnt,nta->qna", dg, X, optimize=True)
-        return np.einsum("qna,nb->qab", G, X[:, -1, :], optimize=True).reshape(eta.shape[0], -1)
-
-    def componentwise(self, params, x):
-        Wm, Xm = params["W"], x
-        xq = Xm[self.tokens - 1, :].T
-        s = [(Xm[t, :] * Wm * xq)[0, 0] for t in range(self.tokens)]
-        den = sum(sp.exp(st) for st in s)
-        p = sp.Matrix([sp.exp(st) / den for st in s])
-        return Xm.T * p
+    def _calculus(self) -> InnerCalculus:
+        r"""$\psi = X_i^\top p_i$, $p_i = \mathrm{softmax}(z_i)$, $z_i = X_i W x_{i,T}$, $D_i = \mathrm{diag}(p_i) - p_i p_i^\top$."""
+        W = sp.MatrixSymbol("W", d_, d_)
+        head = softmax_head(X_i=sp.MatrixSymbol("X_i", T_, d_), scores=lambda X, xq: X * W * xq,
+                            scores_latex=r"X_i W x_{i,T}", q=d_)
+        X, xq, g, p, D, M = head.X, head.xq, head.g, head.p, head.D, head.M
+        names = {W: "W", **head.names}
+        defs, wdefs, Tn = head.definitions, head.weight_definitions, self.tokens
+        C = X.T * D * X
+        jac = {"W": sp.KroneckerProduct(C, xq.T)}
+        grad = {"W": X.T * D * X * g * xq.T}
+        hess = {("W", "W"): sp.KroneckerProduct(X.T * M * X, xq * xq.T)}
+        calc = InnerCalculus({"W": W}, {"W": r"W \in \mathbb{R}^{d \times d}"}, [X, xq],
+                             r"X_i \in \mathbb{R}^{T \times d}", g, X.T * p, r"X_i^{\top} p_i", jac, grad, hess,
+                             defs, wdefs, names, {}, {}, {d_: self.d, T_: Tn}, self.d, "attention",
+                             [r"\frac{\partial \psi_i}{\partial W_{ab}} = \left(X_i^{\top} D_i X_i\right)_{:,a} \left(x_{i,T}\right)_b",
+                              r"\frac{\partial^2 \left(g_i^{\top}\psi_i\right)}{\partial W_{ab}\, \partial W_{ce}} = "
+                              r"\left(X_i^{\top} M_i X_i\right)_{ac} \left(x_{i,T}\right)_b \left(x_{i,T}\right)_e"],
+                             numeric_inputs=lambda Xn: {X: Xn, xq: Xn[:, -1, :]})
+        calc.input_table = token_table(Tn, self.d, X, xq)
+        return calc
 
 
 class SeparableKernel(InnerMap):
@@ -447,55 +516,97 @@ class SeparableKernel(InnerMap):
         ok, why = prove_bounded(self.profile, U)
         return ok, f"psi = prod_j kappa(x_j - t_j) with kappa(u) = {sp.sstr(self.profile)}: {why}"
 
-    def _parts(self, eta, X):
-        u = X[None, :, :] - eta[:, None, :]
-        return [k(u) for k in self._k]
-
     @staticmethod
     def _prod_except(k0: FloatArray, skip: tuple[int, ...]) -> FloatArray:
         keep = [j for j in range(k0.shape[-1]) if j not in skip]
         return np.prod(k0[..., keep], axis=-1) if keep else np.ones(k0.shape[:-1])
 
-    def value(self, eta, X):
-        k0 = self._k[0](X[None, :, :] - eta[:, None, :])
-        return np.prod(k0, axis=-1)[..., None]
-
-    def jacobian(self, eta, X):
-        k0, k1, _ = self._parts(eta, X)
-        J = np.stack([-k1[..., j] * self._prod_except(k0, (j,)) for j in range(self.d)], axis=-1)
-        return J[:, :, None, :]
-
-    def vjp(self, eta, X, W):
-        return np.einsum("qnj,qn->qj", self.jacobian(eta, X)[:, :, 0, :], np.broadcast_to(W[..., 0], (eta.shape[0], X.shape[0])))
-
-    def hessian_contract(self, eta, X, W):
-        k0, k1, k2 = self._parts(eta, X)
-        Q, n, d = k0.shape
-        H = np.empty((Q, n, d, d))
+    def _entrywise(self, Delta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """$(\\partial_t \\kappa_i, \\nabla^2_t \\kappa_i)$ entrywise from the profile's derivatives at $\\Delta_i$."""
+        k0, k1, k2 = (k(Delta) for k in self._k)
+        d = self.d
+        J = np.stack([-k1[..., j] * self._prod_except(k0, (j,)) for j in range(d)], axis=-1)
+        H = np.empty(k0.shape + (d,))
         for j in range(d):
-            H[:, :, j, j] = k2[..., j] * self._prod_except(k0, (j,))
+            H[..., j, j] = k2[..., j] * self._prod_except(k0, (j,))
             for l in range(j + 1, d):
-                H[:, :, j, l] = H[:, :, l, j] = k1[..., j] * k1[..., l] * self._prod_except(k0, (j, l))
-        return np.einsum("qnjl,qn->qjl", H, np.broadcast_to(W[..., 0], (Q, n)))
+                H[..., j, l] = H[..., l, j] = k1[..., j] * k1[..., l] * self._prod_except(k0, (j, l))
+        return J, H
 
-    def jvp(self, eta, X, V):
-        k0, k1, _ = self._parts(eta, X)
-        out = sum(-k1[..., j] * V[:, j, None] * self._prod_except(k0, (j,)) for j in range(self.d))
-        return out[..., None]
+    def _calculus(self) -> InnerCalculus:
+        r"""$\psi = \kappa_i = \prod_l \kappa(\Delta_{il})$, $\Delta_i = x_i - t$; log-derivative form when $\kappa'/\kappa$ is linear."""
+        tn = next(iter(self.blocks))
+        t, x = sp.MatrixSymbol(tn, d_, 1), sp.MatrixSymbol("x_i", d_, 1)
+        Delta = sp.MatrixSymbol("Delta_i", d_, 1)
+        kap, g = sp.Symbol("kappa_i", real=True), sp.Symbol("g_i", real=True)
+        prof = self.profile
+        k1, k2 = sp.diff(prof, U), sp.diff(prof, U, 2)
+        rho1 = sp.simplify(k1 / prof)
+        rho2 = sp.simplify(k2 / prof)
+        c1 = sp.simplify(rho1 / U)
+        c2 = sp.simplify(rho2 - rho1**2)
+        names = {t: tn, x: "x_i", Delta: r"\Delta_i", kap: r"\kappa_i", g: "g_i"}
+        dd = self.d
+        ku = sp.Symbol("u", real=True)
 
-    def hvp_contract(self, eta, X, W, V):
-        # (sum_i w_i Hess psi_i v)_j without the (Q, n, d, d) Hessian: one (Q, n) term per pair (j, l)
-        k0, k1, k2 = self._parts(eta, X)
-        w = np.broadcast_to(W[..., 0], k0.shape[:2])
-        out = np.empty(eta.shape)
-        for j in range(self.d):
-            acc = k2[..., j] * V[:, j, None] * self._prod_except(k0, (j,))
-            for l in range(self.d):
-                if l != j:
-                    acc = acc + k1[..., j] * k1[..., l] * V[:, l, None] * self._prod_except(k0, (j, l))
-            out[:, j] = np.sum(w * acc, axis=1)
-        return out
+        def kap_build(env):
+            dv = env[Delta]
+            return sp.prod([prof.subs(U, dv[j]) for j in range(dd)])
 
-    def componentwise(self, params, x):
-        t = params[next(iter(self.blocks))]
-        return sp.Matrix([sp.prod([self.profile.subs(U, x[j] - t[j]) for j in range(self.d)])])
+        kap_numeric = lambda env: np.prod(self._k[0](env[Delta]), axis=-1)  # noqa: E731
+        remarks = [rf"\kappa(u) = {sp.latex(prof.subs(U, ku))}",
+                   rf"\kappa'(u) = {sp.latex(sp.factor(k1).subs(U, ku))}",
+                   rf"\kappa''(u) = {sp.latex(sp.factor(k2).subs(U, ku))}"]
+        Delta_def = Definition(Delta, rf"x_i - {tn} \in \mathbb{{R}}^{{d}}", note="offset of the spike", expr=x - t)
+        linear = not c1.has(U) and not c2.has(U) and c1 != 0
+        if linear:
+            # kappa'/kappa = c1 u  =>  grad_t psi = -c1 kappa Delta,  hess = kappa (c1^2 Delta Delta^T + c2 I)
+            defs = [Delta_def, Definition(kap, r"\prod_{l=1}^{d} \kappa\left(\Delta_{il}\right)", kap_build, "kernel value",
+                                          numeric=kap_numeric, tangent=lambda dot: c1 * kap * (Delta.T * dot(Delta)))]
+            jac = {tn: -c1 * kap * Delta.T}
+            grad = {tn: -c1 * g * kap * Delta}
+            hess = {(tn, tn): g * kap * (c1**2 * Delta * Delta.T + c2 * sp.Identity(d_))}
+            remarks.append(rf"\frac{{\kappa'(u)}}{{\kappa(u)}} = {sp.latex(rho1.subs(U, ku))}, \qquad "
+                           rf"\frac{{\kappa''(u)}}{{\kappa(u)}} = {sp.latex(sp.expand(rho2).subs(U, ku))}")
+            overrides = {}
+        else:
+            # product form, written entrywise: J_i = d kappa_i / dt (a row), H_i its Hessian
+            Jt, Ht = sp.MatrixSymbol("Jt_i", 1, d_), sp.MatrixSymbol("Ht_i", d_, d_)
+            overrides = {
+                Jt: r"\left(-\kappa'\left(\Delta_{ij}\right) \prod_{l \neq j} \kappa\left(\Delta_{il}\right)\right)_{j=1}^{d}",
+                Ht: r"\left(\begin{cases} \kappa''\left(\Delta_{ij}\right) \prod_{m \neq j} \kappa\left(\Delta_{im}\right) & j = l \\"
+                    r" \kappa'\left(\Delta_{ij}\right) \kappa'\left(\Delta_{il}\right) \prod_{m \neq j, l} \kappa\left(\Delta_{im}\right) & j \neq l \end{cases}\right)_{j, l = 1}^{d}",
+            }
+
+            def part(dv, j, skip):
+                return sp.prod([prof.subs(U, dv[m]) for m in range(dd) if m not in skip])
+
+            def jt(env):
+                dv = env[Delta]
+                return sp.Matrix(1, dd, lambda _, j: -k1.subs(U, dv[j]) * part(dv, j, (j,)))
+
+            def ht(env):
+                dv = env[Delta]
+                return sp.Matrix(dd, dd, lambda j, l: (k2.subs(U, dv[j]) * part(dv, j, (j,)) if j == l
+                                                      else k1.subs(U, dv[l]) * k1.subs(U, dv[j]) * part(dv, j, (j, l))))
+
+            def entrywise(env, which):
+                # J and H from one evaluation of the profile's derivatives; the other is kept for later
+                J, H = self._entrywise(env[Delta])
+                env.root.values[Ht if which == 0 else Jt] = H if which == 0 else J
+                return J if which == 0 else H
+
+            defs = [Delta_def,
+                    Definition(kap, r"\prod_{l=1}^{d} \kappa\left(\Delta_{il}\right)", kap_build, "kernel value",
+                               numeric=kap_numeric, tangent=lambda dot: Jt * dot(t)),
+                    Definition(Jt, "", jt, numeric=lambda env: entrywise(env, 0), tangent=lambda dot: dot(t).T * Ht),
+                    Definition(Ht, "", ht, numeric=lambda env: entrywise(env, 1))]
+            jac = {tn: Jt}
+            grad = {tn: g * Jt.T}
+            hess = {(tn, tn): g * Ht}
+        calc = InnerCalculus({tn: t}, {tn: rf"{tn} \in \mathbb{{R}}^{{d}}"}, [x], r"x_i \in \mathbb{R}^{d}", g, kap,
+                             r"\kappa_i", jac, grad, hess, defs, [], names, {}, {}, {d_: dd}, 1, "kernel", remarks,
+                             numeric_inputs=lambda X: {x: X})
+        calc.overrides = overrides
+        calc.input_table = lambda xv: {x: sp.Matrix(xv).reshape(dd, 1)}
+        return calc

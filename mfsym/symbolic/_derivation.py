@@ -2,7 +2,7 @@
 
 Written once against the family contract: the neuron level $\\varphi = A\\,\\psi(\\eta; x)$
 (docs/mathematics.md, global optimality) dispatches on the capability types and on the shape of the output block; the inner map's
-calculus (:mod:`._calculus`) dispatches on its kind (ridge / softmax attention / separable kernel).
+calculus (:meth:`InnerMap.calculus`) is stated by its kind (ridge / softmax attention / separable kernel).
 Custom families from :func:`mfsym.families.from_expr` have concrete sizes only and are derived
 componentwise.
 """
@@ -18,9 +18,9 @@ import sympy as sp
 
 from .._errors import DataError, FamilyError
 from ..families import Family, Homogeneous, NeuronFamily, OutputLinear
-from ._calculus import InnerCalculus, concretize, d_, inner_calculus, k_
+from ..families import InnerCalculus, concretize, d_, k_
 from ._latex import document, equations
-from ._printer import PaperPrinter
+from .._printer import PaperPrinter
 
 LOSSES = ("square", "logistic")
 
@@ -88,7 +88,7 @@ class Derivation:
         self._cw = family.componentwise()
         self.calc: InnerCalculus | None = None
         if isinstance(family, NeuronFamily):
-            self.calc = inner_calculus(family.inner_map)
+            self.calc = family.inner_map.calculus()
             self._build_structured()
         else:
             self._build_componentwise()
@@ -190,11 +190,11 @@ class Derivation:
         env.update(calc.input_table(x))
         env[self.omega] = omega
         for dfn in calc.definitions:
-            env[dfn.atom] = dfn.build(env)
+            env[dfn.atom] = calc.build(dfn, env)
         gval = concretize(self.g_def, env, {}, self.dims)
         env[calc.g] = gval[0, 0] if calc.q == 1 else gval
         for dfn in calc.weight_definitions:
-            env[dfn.atom] = dfn.build(env)
+            env[dfn.atom] = calc.build(dfn, env)
         return env
 
     # ================================================================== componentwise (custom families)
