@@ -2,12 +2,15 @@
 
 1. Particle HVP of a relu net at the Du et al. size (d = 100, n = 1000, m = 1000: 10^5 parameters):
    mfsym's matrix-free HVP against its own particle gradient (how many gradient evaluations an HVP costs),
-   the dense per-particle-Hessian HVP it replaces, and torch / JAX HVPs when installed.
-2. Bottom eigenvalue: mfsym's Lanczos (spectrum) against JAX HVP + scipy eigsh when JAX is installed.
+   the dense per-particle-Hessian HVP it replaces, and torch / JAX HVPs when installed; with JAX, also the
+   HVP of mfsym's JAX backend (``mf.Problem(..., backend="jax")``) against the hand-written jitted JAX HVP.
+2. Bottom eigenvalue: mfsym's Lanczos (spectrum) against JAX HVP + scipy eigsh when JAX is installed, on the
+   numpy backend and on the JAX backend.
 3. `mf.check` time against width (10, 100, 1000, 10^4) on a relu teacher (d = 10, n = 1000).
 4. Certified v^T H v < 0 at N ~ 3000: python-flint balls against the float-rigorous bound.
 
-Run: python benchmarks/bench_hvp.py [--quick]   (--quick: small sizes, the smoke test of tests/)
+Run: python benchmarks/bench_hvp.py [--quick] [--sections=1,2]   (--quick: small sizes, the smoke test of
+tests/; --sections: only the numbered parts)
 """
 
 from __future__ import annotations
@@ -89,6 +92,15 @@ def jax_hvp(prob, mu):
     return lambda V: np.asarray(fn(jnp.asarray(V), *args))
 
 
+def jax_problem(prob):
+    """The same problem on mfsym's JAX backend (None without JAX)."""
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return None
+    return mf.Problem(prob.family, prob.data, loss=prob.loss_name, reg=prob.reg, backend="jax")
+
+
 class Rows(list):
     """The table, each row printed as soon as it is measured (a long run shows its progress)."""
 
@@ -99,10 +111,21 @@ class Rows(list):
         print(f"{case:46s} {bname:30s} {tb:9.4f} {mname:30s} {tm:9.4f} {ratio:9.2f}  {note}", flush=True)
 
 
-def main(quick: bool = False) -> None:
+def main(quick: bool = False, sections: tuple[int, ...] = (1, 2, 3, 4)) -> None:
     print(f"{'case':46s} {'baseline':30s} {'s':>9s} {'measured':30s} {'s':>9s} {'ratio':>9s}  note", flush=True)
     rows = Rows()
-    # 1. HVP at 10^5 parameters
+    if 1 in sections:
+        hvp_rows(rows, quick)
+    if 2 in sections:
+        eigen_rows(rows, quick)
+    if 3 in sections:
+        check_rows(rows, quick)
+    if 4 in sections:
+        certified_rows(rows, quick)
+
+
+def hvp_rows(rows, quick):
+    """1. HVP at 10^5 parameters."""
     d, n, m = (10, 100, 100) if quick else (100, 1000, 1000)
     prob, mu = relu_problem(d, n, m)
     V = np.random.default_rng(7).standard_normal(mu.particles.shape)
@@ -114,16 +137,30 @@ def main(quick: bool = False) -> None:
     err = float(np.max(np.abs(ref - Hv)) / np.max(np.abs(ref)))
     rows.append(("", "mfsym HVP (matrix-free)", t_hvp, "dense per-particle Hessians", t_dense,
                  f"dense / matrix-free; max rel. difference {err:.1e}"))
+    t_peer = {}
     for name, make in (("torch autograd HVP", torch_hvp), ("JAX jvp-of-grad HVP (jit)", jax_hvp)):
         fn = make(prob, mu)
         if fn is None:
             rows.append(("", name, float("nan"), "mfsym HVP", t_hvp, "not installed"))
             continue
         fn(V)  # compile / warm up
-        out, t_peer = best(lambda: fn(V))
+        out, t_peer[name] = best(lambda: fn(V))
         err = float(np.max(np.abs(out - Hv)) / np.max(np.abs(Hv)))  # F(theta_1..m) = L: the same Hessian
-        rows.append(("", name, t_peer, "mfsym HVP", t_hvp, f"mfsym / peer; max rel. difference {err:.1e}"))
-    # 2. bottom eigenvalue: Lanczos vs JAX HVP + eigsh
+        rows.append(("", name, t_peer[name], "mfsym HVP", t_hvp, f"mfsym / peer; max rel. difference {err:.1e}"))
+    pj = jax_problem(prob)
+    if pj is not None:
+        pj.hvp(mu, V)  # compile
+        Hj, t_jhvp = best(lambda: pj.hvp(mu, V))
+        _, t_jgrad = best(lambda: pj.particle_gradient(mu))
+        err = float(np.max(np.abs(Hj - Hv)) / np.max(np.abs(Hv)))
+        rows.append(("", "JAX jvp-of-grad HVP (jit)", t_peer["JAX jvp-of-grad HVP (jit)"], "mfsym HVP, JAX backend",
+                     t_jhvp, f"mfsym / peer; max rel. difference to numpy backend {err:.1e}"))
+        rows.append(("", "particle gradient, JAX backend", t_jgrad, "mfsym HVP, JAX backend", t_jhvp,
+                     "HVP / gradient"))
+
+
+def eigen_rows(rows, quick):
+    """2. bottom eigenvalue: Lanczos vs JAX HVP + eigsh."""
     d2, n2, m2 = (10, 100, 100) if quick else (10, 1000, 1000)
     prob2, mu2 = relu_problem(d2, n2, m2, seed=3)
     sp, t_spec = best(lambda: spectrum(prob2, mu2, k=1, method="lanczos"), repeat=1)
@@ -145,7 +182,17 @@ def main(quick: bool = False) -> None:
         rows.append((f"bottom eigenvalue, relu m={m2} ({N} params)", "JAX HVP + eigsh (S-perp)", t_jax,
                      "mf.stability.spectrum", t_spec,
                      f"lambda_min {sp.lambda_min:.6g} vs {lam_jax:.6g}; {sp.method}"))
-    # 3. check time vs width
+        pj2 = jax_problem(prob2)
+        prob2.hvp(mu2, np.zeros(mu2.particles.shape))
+        pj2.hvp(mu2, np.zeros(mu2.particles.shape))  # compile
+        spj, t_specj = best(lambda: spectrum(pj2, mu2, k=1, method="lanczos"), repeat=1)
+        t_sym = best(lambda: mf.stability.symmetries(pj2, mu2), repeat=1)[1]
+        rows.append(("", "JAX HVP + eigsh (S-perp)", t_jax, "spectrum, JAX backend", t_specj,
+                     f"lambda_min {spj.lambda_min:.6g}; symmetries {t_sym:.2f} s of it; {spj.method}"))
+
+
+def check_rows(rows, quick):
+    """3. check time vs width."""
     widths = (10,) if quick else (10, 100, 1000, 10000)
     base = None
     for w in widths:
@@ -160,7 +207,10 @@ def main(quick: bool = False) -> None:
                      f"check at width {w}", t_check,
                      f"{rep.verdict.value}; stationarity {st['outcome']} ({st['method']}); "
                      f"{rep.finite_width.classification if rep.finite_width else '-'}"))
-    # 4. certified curvature: balls vs float-rigorous
+
+
+def certified_rows(rows, quick):
+    """4. certified curvature: balls vs float-rigorous."""
     m4, n4 = (30, 20) if quick else (273, 100)
     prob4, mu4 = relu_problem(10, n4, m4, seed=5)
     V4 = np.random.default_rng(8).standard_normal(mu4.particles.shape)
@@ -173,4 +223,5 @@ def main(quick: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    picked = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--sections=")), "1,2,3,4")
+    main(quick="--quick" in sys.argv, sections=tuple(int(x) for x in picked.split(",")))

@@ -3,11 +3,11 @@
 The forward map $\\varphi(\\theta; x)$ is built once in ``jax.numpy`` from the family's own declaration:
 the inner map's kind (a ridge $\\sigma(w^\\top x + b)$, a separable kernel $\\prod_j\\kappa(x_j - t_j)$, softmax
 attention) with the activation's or profile's sympy expression lambdified for JAX, the block chain rule
-$A\\,\\psi(\\eta; x)$ of the output-linear neurons, or the componentwise sympy expression of a
-:func:`~mfsym.families.from_expr` neuron. Every derivative (the particle gradient, the velocity, the
-Hessian-vector product as a jvp of the gradient, the interaction kernel) is then JAX's automatic
-differentiation of that one forward map, jit-compiled (XLA) with the particles, masses, directions and
-data as arguments (a new shape compiles once; nothing is constant-folded).
+$A\\,\\psi(\\eta; x)$ of the output-linear neurons; any other family (a :func:`~mfsym.families.from_expr`
+neuron, another kind of inner map) by its componentwise sympy expression, lambdified. Every derivative
+(the particle gradient, the velocity, the Hessian-vector product as a jvp of the gradient, the interaction
+kernel) is then JAX's automatic differentiation of that one forward map, jit-compiled (XLA) with the
+particles, masses, directions and data as arguments (a new shape compiles once; nothing is constant-folded).
 
 JAX is imported when the first JAX-backed problem is built, never by ``import mfsym``, and that switches
 JAX's float64 mode on for the process (``jax_enable_x64``): mfsym's numerics are float64 throughout.
@@ -16,6 +16,7 @@ JAX's float64 mode on for the process (``jax_enable_x64``): mfsym's numerics are
 from __future__ import annotations
 
 import functools
+import weakref
 
 import numpy as np
 import sympy as sp
@@ -25,7 +26,6 @@ from ._errors import FamilyError
 from ._validate import optional_import
 from .families import NeuronFamily, Ridge, SeparableKernel, SoftmaxAttention, U, Z
 from .families._inner import stabilize
-from .families.custom import CustomFamily
 
 
 @functools.lru_cache(maxsize=None)
@@ -92,39 +92,135 @@ def _inner_forward(inner):
 
         jax_softmax = require_jax().nn.softmax
         return attention
-    raise FamilyError(f"backend: 'jax' has no forward map for the inner map {type(inner).__name__}; "
-                      "use backend='numpy'")
+    raise FamilyError(f"backend: 'jax' has no structured forward map for the inner map {type(inner).__name__}")
 
 
 def forward(family):
-    """$\\varphi(\\theta_q; x_i)$ in jax.numpy from the family's declaration: ``(Q, p)``, ``(n, ...)`` -> ``(Q, n, k)``."""
-    jnp = require_jax().numpy
-    if isinstance(family, NeuronFamily):
+    r"""The neuron $\varphi = A\,\psi(\eta; x)$ in jax.numpy from the family's declaration, as its two factors:
+    ``parts(P (Q, p), X (n, ...)) -> (A (Q, k, q) or None, psi (Q, n, q))`` (None: $\varphi = \psi$).
+
+    A :class:`~mfsym.families.NeuronFamily` whose inner map is a ridge, a separable kernel or softmax attention
+    gets the structured map and its block chain rule; any other family (a :func:`~mfsym.families.from_expr`
+    neuron, another inner map) its componentwise sympy expression at its concrete sizes, lambdified.
+    The factors are kept apart so that every sum over particles and samples is one contraction."""
+    if isinstance(family, NeuronFamily) and isinstance(family.inner_map, (Ridge, SeparableKernel, SoftmaxAttention)):
         psi = _inner_forward(family.inner_map)
         if family.outer is None:
-            return psi
+            return lambda P, X: (None, psi(P, X))
         kq = family.block_slice(family.outer).stop    # the output block comes first
         k, q = family.out_dim, family.inner_map.dim
+        return lambda P, X: (P[:, :kq].reshape(-1, k, q), psi(P[:, kq:], X))
+    jnp = require_jax().numpy
+    cw = family.componentwise()
+    f = jax_function(cw.theta + cw.x, list(cw.expr))
+    p = family.p
 
-        def neuron(P, X):  # A psi(eta; x), A = (k, q)
-            A = P[:, :kq].reshape(-1, k, q)
-            return jnp.einsum("qkj,qnj->qnk", A, psi(P[:, kq:], X))
+    def componentwise(P, X):
+        Xf = X.reshape(X.shape[0], -1)
+        args = [P[:, j, None] for j in range(p)] + [Xf[None, :, j] for j in range(Xf.shape[1])]
+        shape = (P.shape[0], X.shape[0])
+        return None, jnp.stack([jnp.broadcast_to(v, shape) for v in f(*args)], axis=-1)
 
-        return neuron
-    if isinstance(family, CustomFamily):
-        cw = family.componentwise()
-        f = jax_function(cw.theta + cw.x, list(cw.expr))
-        p = family.p
+    return componentwise
 
-        def custom(P, X):
-            Xf = X.reshape(X.shape[0], -1)
-            args = [P[:, j, None] for j in range(p)] + [Xf[None, :, j] for j in range(Xf.shape[1])]
-            shape = (P.shape[0], X.shape[0])
-            return jnp.stack([jnp.broadcast_to(v, shape) for v in f(*args)], axis=-1)
 
-        return custom
-    raise FamilyError(f"backend: 'jax' builds the forward map of a NeuronFamily or a from_expr family, got "
-                      f"{type(family).__name__}; use backend='numpy'")
+# ---------------------------------------------------------------------------------------------- kernels
+_KERNELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def kernels(family, loss: str) -> dict:
+    """The jit-compiled kernels of ``family`` and ``loss``, built once per family object (problems on the same
+    family share their compiled code; sizes are read from the array shapes when a call is traced)."""
+    per_family = _KERNELS.setdefault(family, {})
+    if loss in per_family:
+        return per_family[loss]
+    jax = require_jax()
+    jnp = jax.numpy
+    parts = forward(family)
+    k, logistic = family.out_dim, loss == "logistic"
+
+    def phi(P, X):  # (Q, n, k), for the per-particle derivatives only
+        A, psi = parts(P, X)
+        return psi if A is None else jnp.einsum("qkj,qnj->qnk", A, psi)
+
+    # the sums over particles and samples are 2-D contractions, one per component j of psi (XLA makes each a
+    # matrix product; a 3-D einsum over (Q, n, q) arrays measured 3-4x slower: benchmarks/bench_hvp.py)
+    def predict(P, c, off, X):  # f_mu = sum_q c_q A_q psi_q (n, k)
+        A, psi = parts(P, X)
+        if A is None:
+            return jnp.stack([c @ psi[:, :, j] for j in range(psi.shape[-1])], axis=-1) + off
+        cA = c[:, None, None] * A
+        return sum(jnp.einsum("qk,qn->nk", cA[:, :, j], psi[:, :, j]) for j in range(psi.shape[-1])) + off
+
+    def first_variation(T, Un, X):  # J(theta_q) = sum_i <u_i, A_q psi(eta_q; x_i)>: (Q,)
+        A, psi = parts(T, X)
+        if A is None:
+            return sum(psi[:, :, j] @ Un[:, j] for j in range(psi.shape[-1]))
+        return sum(jnp.sum((A[:, :, j] @ Un.T) * psi[:, :, j], axis=1) for j in range(psi.shape[-1]))
+
+    def velocity(T, Un, X):  # grad J(theta_q) (Q, p): J(theta_q) depends on theta_q alone
+        return jax.grad(lambda T: jnp.sum(first_variation(T, Un, X)))(T)
+
+    def risk(f, Y):
+        if logistic:
+            return jnp.mean(jnp.logaddexp(0.0, -Y * f))
+        return 0.5 * jnp.sum((f - Y) ** 2) / Y.shape[0]
+
+    def objective(P, c, off, X, Y):  # F(theta_1..theta_m) = R(f_mu)
+        return risk(predict(P, c, off, X), Y)
+
+    def values(P, c, off, X, Y):  # f_mu (n, k), R(f_mu), and dR/df = r / n (n, k)
+        f = predict(P, c, off, X)
+        R, Un = jax.value_and_grad(risk)(f, Y)
+        return f, R, Un
+
+    def curvature(P, c, off, X, Y):  # the (n, k) diagonal of d^2 l / d f^2 = n d^2 R / d f^2
+        f = predict(P, c, off, X)
+        return Y.shape[0] * jax.grad(lambda f: jnp.sum(jax.grad(risk)(f, Y)))(f)
+
+    def potential(T, Un, X):  # J and its gradient: (Q,), (Q, p)
+        J, pull = jax.vjp(lambda T: first_variation(T, Un, X), T)
+        return J, pull(jnp.ones_like(J))[0]
+
+    def hessian(T, Un, X):
+        return jax.vmap(jax.hessian(lambda t: jnp.sum(phi(t[None], X)[0] * Un)))(T)
+
+    def hvp(P, c, off, V, X, Y):  # Pearlmutter: the forward derivative of the particle gradient
+        return jax.jvp(lambda Q: jax.grad(objective)(Q, c, off, X, Y), (P,), (V,))[1]
+
+    def interaction(P, c, off, X, Y):
+        Jac = jax.vmap(jax.jacfwd(lambda t: phi(t[None], X)[0]))(P)     # (m, n, k, p)
+        D = curvature(P, c, off, X, Y) / Y.shape[0]
+        return jnp.einsum("jnka,nk,lnkb->jalb", Jac, D, Jac)
+
+    def interaction_matvec(P, c, off, V, X, Y):  # sum_l M(theta_j, theta_l) v_l = grad J_w(theta_j), w = D (Jac v)
+        t = jax.jvp(lambda Q: predict(Q, jnp.ones_like(c), jnp.zeros_like(off), X), (P,), (V,))[1]
+        return velocity(P, curvature(P, c, off, X, Y) / Y.shape[0] * t, X)
+
+    def flow_trial(P, G, h, sign, c, reg, X, Y, biased):
+        """The Euler trial ``P - h sign G`` and, at it, the loss, the velocity field and its norm (one forward
+        and one backward pass); ``P`` holds one more row, the output bias, when ``biased``."""
+        P = P - h * (sign * G)
+        m = c.shape[0]
+        Pp = P[:m]
+        off = P[m, :k] if biased else jnp.zeros(k)
+        L, Un = jax.value_and_grad(risk)(predict(Pp, c, off, X), Y)
+        G = velocity(Pp, jax.lax.stop_gradient(Un), X) + reg * Pp
+        L = L + 0.5 * reg * jnp.sum(c * jnp.sum(Pp**2, axis=1))
+        vn = jnp.max(jnp.where(c != 0, jnp.linalg.norm(G, axis=1), 0.0), initial=0.0)
+        if biased:
+            gb = jnp.zeros((1, P.shape[1])).at[0, :k].set(jnp.sum(Un, axis=0))
+            G = jnp.concatenate([G, gb], axis=0)
+            vn = jnp.maximum(vn, jnp.linalg.norm(gb))
+        return P, jnp.where(jnp.all(jnp.isfinite(P)), L, jnp.inf), G, vn
+
+    jit = jax.jit
+    fns = {"values": jit(values), "curvature": jit(curvature),
+           "potential0": jit(first_variation), "potential1": jit(potential),
+           "hessian": jit(hessian), "hvp": jit(hvp), "interaction": jit(interaction),
+           "interaction_matvec": jit(interaction_matvec), "flow_trial": jit(flow_trial, static_argnames="biased")}
+    per_family[loss] = fns
+    return fns
 
 
 # ---------------------------------------------------------------------------------------------- backend
@@ -135,58 +231,9 @@ class JaxSampleBackend(SampleBackend):
     def __init__(self, family, data, loss: str):
         super().__init__(family, data, loss)
         jax = require_jax()
-        jnp = jax.numpy
         self._jax = jax
-        phi = forward(family)
-        self._Xj, self._Yj = jnp.asarray(self.X), jnp.asarray(self.Y)
-        k, n, logistic = family.out_dim, self.n, loss == "logistic"
-
-        def risk(f, Y):
-            if logistic:
-                return jnp.mean(jnp.logaddexp(0.0, -Y * f))
-            return 0.5 * jnp.sum((f - Y) ** 2) / n
-
-        def predict(P, c, off, X):
-            return jnp.einsum("q,qnk->nk", c, phi(P, X)) + off
-
-        def objective(P, c, off, X, Y):  # F(theta_1..theta_m) = R(f_mu)
-            return risk(predict(P, c, off, X), Y)
-
-        def residual(P, c, off, X, Y):  # r_i / n = d R / d f_i
-            return jax.grad(risk)(predict(P, c, off, X), Y)
-
-        def curvature(P, c, off, X, Y):  # the (n, k) diagonal of d^2 R / d f^2, times n
-            f = predict(P, c, off, X)
-            return n * jax.grad(lambda f: jnp.sum(jax.grad(risk)(f, Y)))(f)
-
-        def potential(T, Un, X):  # J(theta_q) = sum_i <u_i, phi(theta_q; x_i)>: (Q,), (Q, p)
-            vals, pull = jax.vjp(lambda T: phi(T, X), T)
-            return jnp.einsum("qnk,nk->q", vals, Un), pull(jnp.broadcast_to(Un, vals.shape))[0]
-
-        def hessian(T, Un, X):
-            one = lambda t: jnp.sum(phi(t[None], X)[0] * Un)  # noqa: E731
-            return jax.vmap(jax.hessian(one))(T)
-
-        def hvp(P, c, off, V, X, Y):  # Pearlmutter: the forward derivative of the particle gradient
-            return jax.jvp(lambda Q: jax.grad(objective)(Q, c, off, X, Y), (P,), (V,))[1]
-
-        def interaction(P, c, off, X, Y):
-            Jac = jax.vmap(jax.jacfwd(lambda t: phi(t[None], X)[0]))(P)     # (m, n, k, p)
-            D = curvature(P, c, off, X, Y) / n
-            return jnp.einsum("jnka,nk,lnkb->jalb", Jac, D, Jac)
-
-        def interaction_matvec(P, c, off, V, X, Y):
-            t = jax.jvp(lambda Q: predict(Q, jnp.ones_like(c), jnp.zeros_like(off), X), (P,), (V,))[1]
-            D = curvature(P, c, off, X, Y) / n
-            vals, pull = jax.vjp(lambda Q: phi(Q, X), P)
-            return pull(jnp.broadcast_to(D * t, vals.shape))[0]
-
-        jit = jax.jit
-        self._fn = {"predict": jit(predict), "objective": jit(objective), "residual": jit(residual),
-                    "curvature": jit(curvature), "potential0": jit(lambda T, Un, X: jnp.einsum("qnk,nk->q", phi(T, X), Un)),
-                    "potential1": jit(potential), "hessian": jit(hessian), "hvp": jit(hvp),
-                    "interaction": jit(interaction), "interaction_matvec": jit(interaction_matvec)}
-        self._phi, self._risk, self._k = phi, risk, k
+        self._fn = kernels(family, loss)
+        self._Xj, self._Yj = jax.numpy.asarray(self.X), jax.numpy.asarray(self.Y)
 
     # ------------------------------------------------------------------ helpers
     def _off(self, offset):
@@ -197,19 +244,19 @@ class JaxSampleBackend(SampleBackend):
 
     # ------------------------------------------------------------------ Backend
     def prediction(self, P, c, offset=None):
-        return self._call("predict", P, c, self._off(offset), self._Xj)
+        return np.array(self._fn["values"](P, c, self._off(offset), self._Xj, self._Yj)[0])
 
     def residual(self, P, c, offset=None):
-        return self.n * self._call("residual", P, c, self._off(offset), self._Xj, self._Yj)
+        return self.n * np.array(self._fn["values"](P, c, self._off(offset), self._Xj, self._Yj)[2])
 
     def curvature(self, P, c, offset=None):
         return self._call("curvature", P, c, self._off(offset), self._Xj, self._Yj)
 
     def risk(self, P, c, offset=None):
-        return float(self._fn["objective"](P, c, self._off(offset), self._Xj, self._Yj))
+        return float(self._fn["values"](P, c, self._off(offset), self._Xj, self._Yj)[1])
 
     def potential(self, P, c, T, order, offset=None):
-        Un = self._fn["residual"](P, c, self._off(offset), self._Xj, self._Yj)
+        Un = self._fn["values"](P, c, self._off(offset), self._Xj, self._Yj)[2]
         Q, p = T.shape[0], self.family.p
         J = np.empty(Q)
         G = np.empty((Q, p)) if order >= 1 else None
@@ -234,40 +281,12 @@ class JaxSampleBackend(SampleBackend):
 
     # ------------------------------------------------------------------ the particle flow
     def flow_step(self, c, biased: bool, reg: float):
-        """Jitted explicit-Euler pieces of :func:`mfsym.dynamics.flow` on the state ``P`` (the particles, plus
-        one row holding the output bias when ``biased``): ``(start, trial)`` with ``start(P) -> (L, G, vn)``
-        and ``trial(P, G, h, sign) -> (P - h sign G, L, G, vn)`` at the new state, all in one compiled call
-        (loss, velocity field and its norm from one forward and one backward pass)."""
-        jax = self._jax
-        jnp = jax.numpy
-        k, m = self.family.out_dim, c.shape[0]
-        cj = jnp.asarray(c)
-        live = jnp.asarray(c != 0)
-        X, Y, phi, risk = self._Xj, self._Yj, self._phi, self._risk
-
-        def terms(P):
-            Pp = P[:m]
-            off = P[m, :k] if biased else jnp.zeros(k)
-            vals, pull = jax.vjp(lambda Q: phi(Q, X), Pp)
-            f = jnp.einsum("q,qnk->nk", cj, vals) + off
-            L, Un = jax.value_and_grad(risk)(f, Y)
-            G = pull(jnp.broadcast_to(Un, vals.shape))[0]
-            if reg:
-                L = L + 0.5 * reg * jnp.sum(cj * jnp.sum(Pp**2, axis=1))
-                G = G + reg * Pp
-            norms = jnp.where(live, jnp.linalg.norm(G, axis=1), 0.0)
-            vn = jnp.max(norms) if m else jnp.zeros(())
-            if biased:
-                gb = jnp.zeros((1, P.shape[1])).at[0, :k].set(jnp.sum(Un, axis=0))
-                G = jnp.concatenate([G, gb], axis=0)
-                vn = jnp.maximum(vn, jnp.linalg.norm(gb))
-            return jnp.where(jnp.all(jnp.isfinite(P)), L, jnp.inf), G, vn
-
-        def trial(P, G, h, sign):
-            P_new = P - h * (sign * G)
-            return (P_new,) + terms(P_new)
-
-        return jax.jit(terms), jax.jit(trial)
+        """The compiled explicit-Euler step of :func:`mfsym.dynamics.flow` on the state ``P`` (the particles, plus
+        one row holding the output bias when ``biased``): ``trial(P, G, h, sign) -> (P - h sign G, L, G, vn)``
+        at the new state, in one call; ``trial(P, 0, 0, sign)`` evaluates the start."""
+        jnp = self._jax.numpy
+        fn, cj, X, Y = self._fn["flow_trial"], jnp.asarray(c), self._Xj, self._Yj
+        return lambda P, G, h, sign: fn(P, G, h, sign, cj, reg, X, Y, biased=biased)
 
     def to_device(self, A):
         """``A`` as a JAX array (float64)."""

@@ -205,9 +205,9 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
         P = mu.particles.copy()
     fused = isinstance(prob.backend, JaxSampleBackend)
     if fused:  # one compiled call per trial step: the state stays a JAX array, loss and velocity in one pass
-        start, trial = prob.backend.flow_step(c, biased, prob.reg)
+        trial = prob.backend.flow_step(c, biased, prob.reg)
         P, sign = prob.backend.to_device(P), prob.backend.to_device(sign)
-        L, G, vn = start(P)
+        P, L, G, vn = trial(P, prob.backend.to_device(np.zeros(P.shape)), 0.0, sign)
         L, vn = float(L), float(vn)
     else:
         L = loss_at(P)
