@@ -166,3 +166,16 @@ def test_positive_definite_claim_is_sharp_not_overclaiming():
         assert outcome(lam * 0.5, 1e-3) == "proved"
         # too wide a box is no proof, and no refutation either: H(theta_hat) itself is positive definite
         assert outcome(lam * 0.5, 0.05) == "undecided"
+
+
+def test_erf_population_minimum_certified():
+    """erf (Williams' arcsin kernel), trained output weights: a width-one fit of a 4-neuron teacher is a certified
+    strict local minimum with the stationarity residual enclosed, and verify re-proves it."""
+    fam = mf.families.erf(d=3, bias=False)
+    prob = _problem(fam, k=4)
+    mu = mf.datasets.width_one_fit(prob, starts=2, seed=0, tol=1e-12)
+    rep = mf.check(prob, mu, escaping=False)
+    claims = {c["name"]: c["outcome"] for c in rep.certificate["claims"]}
+    assert claims["stationarity"] == "proved"
+    assert rep.finite_width.classification == "strict-local-min" and rep.finite_width.certified
+    assert mf.verify(rep.certificate) is True
