@@ -252,14 +252,15 @@ def _dead_neuron(fam, rng, n, m, sign: float = 1.0):
     S = np.zeros(n, bool)
     S[np.argsort(X @ v)[::-1][:k]] = True
     W = rng.standard_normal((m, d))
-    b = -np.max(X[S] @ W.T, axis=0) - rng.uniform(0.05, 0.5, m)   # live neurons inactive on S
+    # live neurons inactive on S and active on about a fifth of the samples, so that R is large
+    b = -np.maximum(np.max(X[S] @ W.T, axis=0), np.quantile(X @ W.T, 0.8, axis=0)) - rng.uniform(0.05, 0.5, m)
     W_dead = rng.standard_normal(d)
     b_dead = -1.0 - np.max(np.abs(X @ W_dead))
     P = fam.pack(w=np.vstack([W, W_dead]), b=np.concatenate([b, [b_dead]]))
     masses = sign * rng.uniform(0.3, 1.0, m + 1)
     f = fam.phi(P, X)[:, :, 0].T @ masses
     R = np.all(X @ W.T + b <= 0, axis=1)                           # no live neuron active: residual allowed
-    r = np.where(S, -rng.uniform(1.0, 2.0), np.where(R, rng.uniform(0.2, 1.0), 0.0))
+    r = np.where(S, -rng.uniform(1.0, 2.0), np.where(R, rng.uniform(0.5, 1.0), 0.0))
     return mf.Problem(fam, mf.Samples(X, f - sign * r)), mf.Measure(fam, P, masses)
 
 
