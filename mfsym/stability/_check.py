@@ -231,9 +231,19 @@ def _describe_set(s) -> str:
         bounded = {True: "bounded", False: "reaches infinity", None: "boundedness unknown"}[s.bounded]
         return (f"escaping set K_c, c = {s.level:.4g}: around {where}; growth rate {s.growth_rate:.4g}, "
                 f"margin kappa = {s.margin:.3g}, {bounded}, {s.n_components} component(s), "
-                f"{'certified' if s.certified else 'candidate'}")
+                f"{'certified' if s.certified else 'candidate'}" + _claim_text(s))
     except Exception as exc:  # describe what we can
         return f"escaping set: {s!r} ({type(exc).__name__})"
+
+
+def _claim_text(s) -> str:
+    """What the set's escaping-set claim proved (empty without a proved claim)."""
+    claim = getattr(s, "claim", None)
+    if not s.certified or claim is None or claim.get("outcome") != "proved":
+        return ""
+    if claim["region"] == "spherical-cap":
+        return f" (claim escaping-set: the cap of angular radius {float.fromhex(claim['angle']):.3g} lies in K_c)"
+    return f" (claim escaping-set: the eta-ball of radius {float.fromhex(claim['radius']):.3g} lies in K_c)"
 
 
 def _positive_float(x: Any, name: str) -> float:
