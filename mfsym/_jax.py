@@ -2,12 +2,13 @@
 
 The forward map $\\varphi(\\theta; x)$ is built once in ``jax.numpy`` from the family's own declaration:
 the inner map's kind (a ridge $\\sigma(w^\\top x + b)$, a separable kernel $\\prod_j\\kappa(x_j - t_j)$, softmax
-attention) with the activation's or profile's sympy expression lambdified for JAX, the block chain rule
-$A\\,\\psi(\\eta; x)$ of the output-linear neurons; any other family (a :func:`~mfsym.families.from_expr`
-neuron, another kind of inner map) by its componentwise sympy expression, lambdified. Every derivative
-(the particle gradient, the velocity, the Hessian-vector product as a jvp of the gradient, the interaction
-kernel) is then JAX's automatic differentiation of that one forward map, jit-compiled (XLA) with the
-particles, masses, directions and data as arguments (a new shape compiles once; nothing is constant-folded).
+attention with a merged or factored score matrix) with the activation's or profile's sympy expression
+lambdified for JAX, and the block chain rule $A\\,\\psi(\\eta; x)$ of the output-linear neurons; any other
+family (a :func:`~mfsym.families.from_expr` neuron, another kind of inner map) by its componentwise sympy
+expression, lambdified. Every derivative (the particle gradient, the velocity, the Hessian-vector product
+as a jvp of the gradient, the interaction kernel) is then JAX's automatic differentiation of that one
+forward map, jit-compiled (XLA) with the particles, masses, directions and data as arguments (a new shape
+compiles once; nothing is constant-folded).
 
 JAX is imported when the first JAX-backed problem is built, never by ``import mfsym``, and that switches
 JAX's float64 mode on for the process (``jax_enable_x64``): mfsym's numerics are float64 throughout.
@@ -25,6 +26,7 @@ from ._backend import SampleBackend, _chunks
 from ._errors import FamilyError
 from ._validate import optional_import
 from .families import NeuronFamily, Ridge, SeparableKernel, SoftmaxAttention, U, Z
+from .families.factored_attention import FactoredAttention
 from .families._inner import stabilize
 
 
@@ -61,6 +63,9 @@ def jax_function(args: list, exprs):
 
 
 # ---------------------------------------------------------------------------------------------- forward maps
+_STRUCTURED = (Ridge, SeparableKernel, SoftmaxAttention, FactoredAttention)
+
+
 def _inner_forward(inner):
     """$\\psi(\\eta_q; x_i)$ of an inner map in jax.numpy: ``(Q, p_eta)``, ``(n, ...)`` -> ``(Q, n, q)``."""
     jnp = require_jax().numpy
@@ -82,15 +87,19 @@ def _inner_forward(inner):
             return jnp.prod(jnp.broadcast_to(kappa(u), u.shape), axis=-1)[..., None]
 
         return kernel
-    if isinstance(inner, SoftmaxAttention):
-        d = inner.d
+    if isinstance(inner, (SoftmaxAttention, FactoredAttention)):
+        d, softmax = inner.d, require_jax().nn.softmax
 
-        def attention(eta, X):  # psi = X^T softmax(X W x_q), x_q the last token
-            s = jnp.einsum("ntd,qde,ne->qnt", X, eta.reshape(-1, d, d), X[:, -1, :])
-            p = jax_softmax(s)
-            return jnp.einsum("qnt,ntd->qnd", p, X)
+        def scores(eta, X):  # s_qit = x_it^T W_q x_iT with W = eta, or K^T Q (factored, rank r)
+            if isinstance(inner, SoftmaxAttention):
+                return jnp.einsum("ntd,qde,ne->qnt", X, eta.reshape(-1, d, d), X[:, -1, :])
+            r = inner.rank
+            K, Qm = eta[:, : r * d].reshape(-1, r, d), eta[:, r * d:].reshape(-1, r, d)
+            return jnp.einsum("ntd,qrd,qnr->qnt", X, K, jnp.einsum("qre,ne->qnr", Qm, X[:, -1, :]))
 
-        jax_softmax = require_jax().nn.softmax
+        def attention(eta, X):  # psi = X^T softmax(scores)
+            return jnp.einsum("qnt,ntd->qnd", softmax(scores(eta, X), axis=-1), X)
+
         return attention
     raise FamilyError(f"backend: 'jax' has no structured forward map for the inner map {type(inner).__name__}")
 
@@ -100,10 +109,11 @@ def forward(family):
     ``parts(P (Q, p), X (n, ...)) -> (A (Q, k, q) or None, psi (Q, n, q))`` (None: $\varphi = \psi$).
 
     A :class:`~mfsym.families.NeuronFamily` whose inner map is a ridge, a separable kernel or softmax attention
+    (merged or factored)
     gets the structured map and its block chain rule; any other family (a :func:`~mfsym.families.from_expr`
     neuron, another inner map) its componentwise sympy expression at its concrete sizes, lambdified.
     The factors are kept apart so that every sum over particles and samples is one contraction."""
-    if isinstance(family, NeuronFamily) and isinstance(family.inner_map, (Ridge, SeparableKernel, SoftmaxAttention)):
+    if isinstance(family, NeuronFamily) and isinstance(family.inner_map, _STRUCTURED):
         psi = _inner_forward(family.inner_map)
         if family.outer is None:
             return lambda P, X: (None, psi(P, X))
