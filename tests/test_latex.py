@@ -206,7 +206,7 @@ def test_command_tables_come_from_the_registry():
 
 @pytest.mark.parametrize("argv, message", [
     (["relu", "--tokens", "3"],
-     "mfsym: error: --tokens applies only to attention; relu takes --d, --outputs, --bias"),
+     "mfsym: error: --tokens applies only to attention, factored_attention; relu takes --d, --outputs, --bias"),
     (["attention", "--bias"],
      "mfsym: error: --bias applies only to erf, relu, sigmoid, softplus, tanh; attention takes --d, --outputs, --tokens"),
     (["attention", "--no-bias"], "mfsym: error: --no-bias applies only to erf, relu, sigmoid, softplus, tanh;"),

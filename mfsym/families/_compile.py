@@ -99,6 +99,7 @@ class Program:
         self._cache: dict[Any, list[Term]] = {}
         self._weighted: dict[Any, bool] = {}
         self._paths: dict[tuple, Any] = {}
+        self._plans: dict[tuple, tuple] = {}
 
     # ------------------------------------------------------------------ expansion
     def dim(self, s: Any) -> int:
@@ -315,13 +316,9 @@ class Program:
         sizes = {c: n for sg, a in zip(subs, ops) for c, n in zip(sg, a.shape)}
         return int(np.prod([sizes[c] for c in target], dtype=float))
 
-    def _hadamard(self, ops: list, subs: list[str], factors, env: "Env") -> tuple[list, list[str]]:
-        """Multiply the per-(parameter, sample) scalar factors of a term first, in a fixed order and
+    def _hadamard(self, ops: list, subs: list[str], idx: list[int], env: "Env") -> tuple[list, list[str]]:
+        """Multiply the per-(parameter, sample) scalar factors ``idx`` of a term first, in a fixed order and
         remembered per evaluation, so that the terms and blocks sharing them compute the product once."""
-        idx = [j for j, sg in enumerate(subs) if sg == "qn"]
-        if len(idx) < 2:
-            return ops, subs
-        idx.sort(key=lambda j: repr(factors[j][0]) if j < len(factors) else "")
         acc = ops[idx[0]]
         for j in idx[1:]:
             key = ("*", id(acc), id(ops[j]))
@@ -398,48 +395,59 @@ class Program:
             return self.batch_of(key.args[0])
         return self.specs[key].batch
 
+    def _plan(self, t: Term, batch: str) -> tuple:
+        """The einsum of one term, worked out once: factor keys, subscripts, target, the identities a
+        free diagonal needs, the order of its per-(parameter, sample) scalar factors, its coefficient."""
+        key = (id(t), batch)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        letters: dict[int, str] = {}
+        letter = lambda c: letters.setdefault(c, _LETTERS[len(letters)])  # noqa: E731
+        keys, subs, where = [], [], {}
+        for j, (k, sg) in enumerate(t.factors):
+            kb = self.batch_of(k)
+            keys.append(k)
+            subs.append(kb + "".join(letter(c) for c in sg))
+            for a, c in enumerate(sg):
+                where.setdefault(c, (j, len(kb) + a))
+        target, eyes = [], []
+        for c in t.rows + t.cols:
+            if letter(c) in target:            # a diagonal left free: multiply by the identity
+                new = letter(self._fresh())
+                eyes.append((where[c], letter(c) + new))
+                target.append(new)
+            else:
+                target.append(letter(c))
+        present = set("".join(subs)) | {ch for _, sg in eyes for ch in sg}
+        ob = "".join(ch for ch in batch if ch in present)
+        summed_n = "n" not in batch and "n" not in present
+        order = sorted((j for j, sg in enumerate(subs) if sg == "qn"), key=lambda j: repr(keys[j]))
+        plan = (t, keys, subs, eyes, ob, ob + "".join(target), summed_n, order)
+        self._plans[key] = plan
+        return plan
+
     def evaluate(self, terms: list[Term], env: "Env", batch: str) -> FloatArray | None:
         """$\\sum_t c_t\\,\\mathrm{einsum}(t)$ with axes ``batch`` (a subset of "qn") then the free indices;
         the sample axis, when absent from ``batch``, is summed (a term without it counts n times).
         None for an empty formula (zero)."""
         out = None
-        for t in terms:
-            letters: dict[int, str] = {}
-            letter = lambda c: letters.setdefault(c, _LETTERS[len(letters)])  # noqa: E731
-            ops, subs = [], []
-            sizes: dict[int, int] = {}
-            zero = False
-            for key, s in t.factors:
-                arr = env[key]
-                if arr is None:          # a factor that vanishes identically
-                    zero = True
-                    break
-                kb = self.batch_of(key)
-                ops.append(arr)
-                subs.append(kb + "".join(letter(c) for c in s))
-                for c, size in zip(s, arr.shape[len(kb):]):
-                    sizes[c] = size
-            if zero:
+        for term in terms:
+            t, keys, subs, eyes, ob, target, summed_n, order = self._plan(term, batch)
+            ops = [env[k] for k in keys]
+            if any(a is None for a in ops):      # a factor that vanishes identically
                 continue
-            free = list(t.rows + t.cols)
-            target = []
-            for c in free:
-                if letter(c) in target:            # a diagonal left free: add the identity
-                    new = self._fresh()
-                    ops.append(np.eye(sizes[c]))
-                    subs.append(letter(c) + letter(new))
-                    target.append(letter(new))
-                else:
-                    target.append(letter(c))
-            present = set("".join(subs))
-            ob = "".join(ch for ch in batch if ch in present)
-            coef = t.coef * (env.n if ("n" not in batch and "n" not in present) else 1)
-            target = ob + "".join(target)
+            subs = list(subs)
+            for (j, axis), sg in eyes:
+                ops.append(np.eye(ops[j].shape[axis]))
+                subs.append(sg)
+            coef = t.coef * (env.n if summed_n else 1)
             owned = True
             if not ops:
                 val = np.full((), coef)
             else:
-                ops, subs = self._hadamard(ops, subs, t.factors, env)
+                if len(order) > 1:
+                    ops, subs = self._hadamard(ops, subs, order, env)
                 late = coef != 1.0 and self._result_size(subs, target, ops) <= min(a.size for a in ops)
                 if coef != 1.0 and not late:      # scale the smallest operand rather than a large result
                     j = int(np.argmin([a.size for a in ops]))
@@ -447,8 +455,9 @@ class Program:
                 val, owned = self._contract(subs, target, ops, id(t), env)
                 if late:
                     val, owned = coef * val, True
-            shape = tuple(val.shape[ob.index(ch)] if ch in ob else 1 for ch in batch)
-            val = val.reshape(shape + val.shape[len(ob):])
+            if len(ob) != len(batch):
+                shape = tuple(val.shape[ob.index(ch)] if ch in ob else 1 for ch in batch)
+                val = val.reshape(shape + val.shape[len(ob):])
             if out is None:
                 out, mine = val, owned
             elif mine and np.broadcast_shapes(out.shape, val.shape) == out.shape:

@@ -464,9 +464,9 @@ def token_table(tokens: int, d: int, X: sp.MatrixSymbol, xq: sp.MatrixSymbol) ->
 class SoftmaxAttention(InnerMap):
     """$\\psi(W; X) = X^\\top p$, $p = \\mathrm{softmax}(s)$, $s_t = x_t^\\top W x_q$, $x_q$ the last token."""
 
-    def __init__(self, d: int, tokens: int):
+    def __init__(self, d: int, tokens: int, name: str = "W"):
         self.d, self.tokens = d, tokens
-        self.blocks = {"W": (d, d)}
+        self.blocks = {name: (d, d)}
         self.dim = d
         self.input_shape = (tokens, d)
 
@@ -475,17 +475,18 @@ class SoftmaxAttention(InnerMap):
 
     def _calculus(self) -> InnerCalculus:
         r"""$\psi = X_i^\top p_i$, $p_i = \mathrm{softmax}(z_i)$, $z_i = X_i W x_{i,T}$, $D_i = \mathrm{diag}(p_i) - p_i p_i^\top$."""
-        W = sp.MatrixSymbol("W", d_, d_)
+        wn = next(iter(self.blocks))
+        W = sp.MatrixSymbol(wn, d_, d_)
         head = softmax_head(X_i=sp.MatrixSymbol("X_i", T_, d_), scores=lambda X, xq: X * W * xq,
-                            scores_latex=r"X_i W x_{i,T}", q=d_)
+                            scores_latex=rf"X_i {wn} x_{{i,T}}", q=d_)
         X, xq, g, p, D, M = head.X, head.xq, head.g, head.p, head.D, head.M
-        names = {W: "W", **head.names}
+        names = {W: wn, **head.names}
         defs, wdefs, Tn = head.definitions, head.weight_definitions, self.tokens
         C = X.T * D * X
-        jac = {"W": sp.KroneckerProduct(C, xq.T)}
-        grad = {"W": X.T * D * X * g * xq.T}
-        hess = {("W", "W"): sp.KroneckerProduct(X.T * M * X, xq * xq.T)}
-        calc = InnerCalculus({"W": W}, {"W": r"W \in \mathbb{R}^{d \times d}"}, [X, xq],
+        jac = {wn: sp.KroneckerProduct(C, xq.T)}
+        grad = {wn: X.T * D * X * g * xq.T}
+        hess = {(wn, wn): sp.KroneckerProduct(X.T * M * X, xq * xq.T)}
+        calc = InnerCalculus({wn: W}, {wn: rf"{wn} \in \mathbb{{R}}^{{d \times d}}"}, [X, xq],
                              r"X_i \in \mathbb{R}^{T \times d}", g, X.T * p, r"X_i^{\top} p_i", jac, grad, hess,
                              defs, wdefs, names, {}, {}, {d_: self.d, T_: Tn}, self.d, "attention",
                              [r"\frac{\partial \psi_i}{\partial W_{ab}} = \left(X_i^{\top} D_i X_i\right)_{:,a} \left(x_{i,T}\right)_b",

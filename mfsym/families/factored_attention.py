@@ -17,9 +17,9 @@ r_ = sp.Symbol("r", integer=True, positive=True)
 class FactoredAttention(InnerMap):
     r"""$\psi(K, Q; X) = X^\top \mathrm{softmax}(X K^\top Q x_q)$, $K, Q \in \mathbb{R}^{r \times d}$."""
 
-    def __init__(self, d: int, tokens: int, rank: int):
+    def __init__(self, d: int, tokens: int, rank: int, names: tuple[str, str] = ("K", "Q")):
         self.d, self.tokens, self.rank = d, tokens, rank
-        self.blocks = {"K": (rank, d), "Q": (rank, d)}
+        self.blocks = {names[0]: (rank, d), names[1]: (rank, d)}
         self.dim = d
         self.input_shape = (tokens, d)
 
@@ -30,19 +30,20 @@ class FactoredAttention(InnerMap):
         r"""Scores $z_i = X_i K^\top u_i$ with the query's code $u_i = Q x_{i,T}$; $z_i$ is bilinear in $(K, Q)$:
         $\partial z_i/\partial K = u_i^\top \otimes X_i$, $\partial z_i/\partial Q = X_i K^\top \otimes x_{i,T}^\top$ and
         the only second derivative, $\partial^2 (\rho_i^\top z_i)/\partial K \partial Q = I_r \otimes X_i^\top \rho_i x_{i,T}^\top$."""
-        K, Qm = sp.MatrixSymbol("K", r_, d_), sp.MatrixSymbol("Q", r_, d_)
+        kn, qn = self.blocks
+        K, Qm = sp.MatrixSymbol(kn, r_, d_), sp.MatrixSymbol(qn, r_, d_)
         head = softmax_head(sp.MatrixSymbol("X_i", T_, d_), scores=lambda X, xq: X * K.T * Qm * xq,
-                            scores_latex=r"X_i K^{\top} Q x_{i,T}", q=d_)
+                            scores_latex=rf"X_i {kn}^{{\top}} {qn} x_{{i,T}}", q=d_)
         X, xq, g, p, D, M, rho = head.X, head.xq, head.g, head.p, head.D, head.M, head.rho
         Jk, Jq = sp.KroneckerProduct(xq.T * Qm.T, X), sp.KroneckerProduct(X * K.T, xq.T)    # dz/dK, dz/dQ
         Jkt, Jqt = sp.KroneckerProduct(Qm * xq, X.T), sp.KroneckerProduct(K * X.T, xq)      # their transposes
-        jac = {"K": X.T * D * Jk, "Q": X.T * D * Jq}
-        grad = {"K": Qm * xq * rho.T * X, "Q": K * X.T * rho * xq.T}
-        hess = {("K", "K"): Jkt * M * Jk,
-                ("K", "Q"): Jkt * M * Jq + sp.KroneckerProduct(sp.Identity(r_), X.T * rho * xq.T),
-                ("Q", "Q"): Jqt * M * Jq}
-        names = {K: "K", Qm: "Q", **head.names}
-        calc = InnerCalculus({"K": K, "Q": Qm}, {"K": r"K \in \mathbb{R}^{r \times d}", "Q": r"Q \in \mathbb{R}^{r \times d}"},
+        jac = {kn: X.T * D * Jk, qn: X.T * D * Jq}
+        grad = {kn: Qm * xq * rho.T * X, qn: K * X.T * rho * xq.T}
+        hess = {(kn, kn): Jkt * M * Jk,
+                (kn, qn): Jkt * M * Jq + sp.KroneckerProduct(sp.Identity(r_), X.T * rho * xq.T),
+                (qn, qn): Jqt * M * Jq}
+        names = {K: kn, Qm: qn, **head.names}
+        calc = InnerCalculus({kn: K, qn: Qm}, {b: rf"{b} \in \mathbb{{R}}^{{r \times d}}" for b in (kn, qn)},
                              [X, xq], r"X_i \in \mathbb{R}^{T \times d}", g, X.T * p, r"X_i^{\top} p_i", jac, grad, hess,
                              head.definitions, head.weight_definitions, names, {}, {},
                              {d_: self.d, T_: self.tokens, r_: self.rank}, self.d, "factored attention",

@@ -17,7 +17,8 @@ from ..families import REGISTRY, by_name
 from ._derivation import LOSSES, derive
 
 #: How each known option is parsed: (argparse keyword arguments, help); an option a new family
-#: introduces is parsed as a string (the factory validates it).
+#: introduces is parsed as an int when its registered defaults are ints, else as a string (the factory
+#: validates it).
 OPTION_SPECS: dict[str, tuple[dict, str]] = {
     "d": ({"type": int}, "input / token / spike dimension"),
     "outputs": ({"type": int}, "output dimension k; 0: fixed output weights (ridge families)"),
@@ -53,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                 help=f"{_families_taking('bias')}: train a bias (default: the family's)")
             parser.add_argument("--no-bias", dest="bias", action="store_false", help="no bias")
             continue
-        kwargs, text = OPTION_SPECS.get(key, ({}, key))
         defaults = {n: DEFAULTS[n][key] for n in FAMILY_NAMES if key in DEFAULTS[n]}
+        ints = bool(defaults) and all(type(v) is int for v in defaults.values())
+        kwargs, text = OPTION_SPECS.get(key, ({"type": int} if ints else {}, key))
         shown = f" (default: {', '.join(f'{n} {v}' for n, v in defaults.items())})" if defaults else ""
         parser.add_argument(f"--{key}", dest=key, default=None, help=f"{_families_taking(key)}: {text}{shown}",
                             **kwargs)
