@@ -22,7 +22,7 @@ import weakref
 import numpy as np
 import sympy as sp
 
-from ._backend import SampleBackend, _chunks
+from ._backend import SampleBackend
 from ._errors import FamilyError
 from ._validate import optional_import
 from .families import NeuronFamily, Ridge, SeparableKernel, SoftmaxAttention, U, Z
@@ -268,17 +268,26 @@ class JaxSampleBackend(SampleBackend):
     def potential(self, P, c, T, order, offset=None):
         Un = self._fn["values"](P, c, self._off(offset), self._Xj, self._Yj)[2]
         Q, p = T.shape[0], self.family.p
-        J = np.empty(Q)
-        G = np.empty((Q, p)) if order >= 1 else None
-        H = np.empty((Q, p, p)) if order >= 2 else None
-        for s in _chunks(Q, self._per_row * (1 + (p if order >= 2 else 0))):
+        # XLA fuses the (Q, n, p) products that the numpy kernels chunk for: a chunk holds about 2^24 (Q, n)
+        # entries (2^24 / p with the Hessian), and a last short chunk is padded with copies of a row (no
+        # recompilation for its shape; the copies' values are dropped)
+        rows = max(1, (1 << 24) // (self.n * (4 + self.family.out_dim) * (p if order >= 2 else 1)))
+        out = {"J": [], "G": [], "H": []}
+        for start in range(0, Q, rows):
+            Ts = T[start:start + rows]
+            short = Ts.shape[0]
+            if Q > rows and short < rows:
+                Ts = np.concatenate([Ts, np.repeat(Ts[:1], rows - short, axis=0)])
             if order == 0:
-                J[s] = self._fn["potential0"](T[s], Un, self._Xj)
+                out["J"].append(np.asarray(self._fn["potential0"](Ts, Un, self._Xj))[:short])
             else:
-                J[s], G[s] = self._fn["potential1"](T[s], Un, self._Xj)
+                J, G = self._fn["potential1"](Ts, Un, self._Xj)
+                out["J"].append(np.asarray(J)[:short])
+                out["G"].append(np.asarray(G)[:short])
             if order >= 2:
-                H[s] = self._fn["hessian"](T[s], Un, self._Xj)
-        return J, G, H
+                out["H"].append(np.asarray(self._fn["hessian"](Ts, Un, self._Xj))[:short])
+        join = lambda key: np.concatenate(out[key]) if out[key] else np.empty((0,) + {"J": (), "G": (p,), "H": (p, p)}[key])  # noqa: E731
+        return join("J"), (join("G") if order >= 1 else None), (join("H") if order >= 2 else None)
 
     def hvp(self, P, c, V, offset=None):
         return self._call("hvp", P, c, self._off(offset), V, self._Xj, self._Yj)

@@ -151,3 +151,15 @@ def test_import_and_the_numpy_backend_never_import_jax():
             "assert 'jax' not in sys.modules, 'jax imported'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_many_queries_run_in_padded_chunks():
+    fam = mf.families.sigmoid(d=3)
+    rng = np.random.default_rng(0)
+    data = mf.Samples(rng.standard_normal((2000, 3)), rng.standard_normal(2000))
+    pn, pj = mf.Problem(fam, data), mf.Problem(fam, data, backend="jax")
+    mu = mf.Measure(fam, rng.standard_normal((7, fam.p)))
+    T = rng.standard_normal((5000, fam.p))  # chunks of 2^24 / (2000 * 5) = 1677 rows, the last one padded
+    close(pj.first_variation(mu, T), pn.first_variation(mu, T), "first variation, 3 chunks")
+    close(pj.velocity(mu, T), pn.velocity(mu, T), "velocity, 3 chunks")
+    assert pj.velocity(mu, T[:0]).shape == (0, fam.p)
