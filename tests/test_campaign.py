@@ -63,7 +63,7 @@ def test_dead_neuron_points_are_never_global_and_carry_a_proved_escaping_set(cam
     # the adversarial class of docs/analyses.md: J < 0 (or > 0) only on a small cap; never global-minimizer
     module, res, _ = campaign
     dead = {k: c for k, c in res["counts"].items() if k[1] in module.NOT_GLOBAL}
-    assert sum(sum(c.values()) for c in dead.values()) >= 3
+    assert sum(sum(c.values()) for c in dead.values()) >= 2
     assert all(not c.get("global-minimizer") for c in dead.values()), dead
     assert res["escaping_claims"]["proved"] >= res["verdicts"]["unstable"]
     assert module.false_claim(_fake("global-minimizer", []), global_point=False)
