@@ -1,40 +1,35 @@
 """Particle (mean-field) gradient flow and stationary points of $F(\\theta_1..\\theta_m) = L(\\mu)$ (docs/mathematics.md, first variation and flow).
 
 :func:`flow` integrates $\\dot\\theta_j = -\\mathrm{sign}(c_j)\\nabla_\\theta J_\\mu(\\theta_j)$ with fixed masses;
-:func:`stationary` refines a measure to a point where $\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every particle
-with $c_j \\ne 0$, with the exact particle gradient and Hessian of :class:`~mfsym.problem.Problem`.
+:func:`stationary` (implemented in ``mfsym._stationary``, re-exported here) refines a measure to a point where
+$\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every particle with $c_j \\ne 0$, matrix-free.
 
 References
 ----------
 Chizat & Bach 2018 (arXiv 1805.09545), §2: particle gradient flow, its mean-field limit.
-Nocedal & Wright, *Numerical Optimization* (2006), §4 (trust regions) and §3.1 (backtracking).
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.optimize as spo
-import scipy.sparse.linalg as spla
 
 from ._errors import DataError, MeasureError
 from ._jax import JaxSampleBackend  # the class only: jax itself is imported when a JAX backend is built
 from ._progress import progress as progress_bar
+from ._stationary import StationaryInfo, stationary
 from ._types import FloatArray
 from ._validate import positive_int
 from .measure import Measure
 from .problem import Problem
 
-__all__ = ["Trajectory", "flow", "stationary"]
+__all__ = ["StationaryInfo", "Trajectory", "flow", "stationary"]
 
 logger = logging.getLogger(__name__)  # diagnostics; progress goes to "mfsym.progress"
 
-TARGETS = ("minimum", "saddle", "any")
-DENSE_LIMIT = 3000  # largest m*p for which stationary() forms the dense particle Hessian
 
 
 @dataclass(frozen=True)
@@ -263,213 +258,3 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
     final, snaps = (at(P), [s[:-1] for s in snaps]) if biased else (mu.copy(particles=P), snaps)
     return Trajectory(np.array(losses), np.array(times), np.array(vnorms), final, np.stack(snaps),
                       np.array(snap_steps, dtype=int), stopped, rejected)
-
-
-# ---------------------------------------------------------------------------------------------- stationary points
-class _Objective:
-    """$F$ restricted to the particles with $c_j \\ne 0$, in the mass-weighted coordinates
-    $y_j = \\sqrt{|c_j|}\\,\\theta_j$ (the metric of the flow), so that $\\nabla_y F = \\sqrt{|c_j|}\\,
-    \\mathrm{sign}(c_j)\\nabla J(\\theta_j)$ and $\\nabla^2_y F = D^{-1/2} \\nabla^2 F D^{-1/2}$.
-
-    With an output bias the objective is profiled, $\\tilde F(\\theta) = \\min_\\beta F(\\theta, \\beta)$: every measure
-    carries $\\beta^*(\\theta)$ (``Problem.profiled_offset``), so $\\partial_\\beta F = 0$ throughout, $\\nabla\\tilde F =
-    \\nabla_\\theta F$ there and the Hessian is the Schur complement that ``Problem.particle_hessian`` returns."""
-
-    def __init__(self, prob: Problem, mu: Measure):
-        self.prob, self.mu = prob, mu
-        self.live = mu.masses != 0
-        self.c = mu.masses[self.live]
-        self.root = np.sqrt(np.abs(self.c))[:, None]
-        self.shape = (int(self.live.sum()), mu.family.p)
-        self.sub = Measure(mu.family, mu.particles[self.live], self.c, mu.offset)
-
-    def _profiled(self, nu: Measure) -> Measure:
-        return nu if nu.offset is None else nu.copy(offset=self.prob.profiled_offset(nu))
-
-    def measure(self, y: FloatArray) -> Measure:
-        return self._profiled(self.sub.copy(particles=y.reshape(self.shape) / self.root))
-
-    def full(self, y: FloatArray) -> Measure:
-        P = self.mu.particles.copy()
-        P[self.live] = y.reshape(self.shape) / self.root
-        return self._profiled(self.mu.copy(particles=P))
-
-    def y0(self) -> FloatArray:
-        return (self.sub.particles * self.root).ravel()
-
-    def fun(self, y):
-        return self.prob.loss(self.measure(y))
-
-    def grad(self, y):
-        nu = self.measure(y)
-        return (self.prob.particle_gradient(nu) / self.root).ravel()
-
-    def residual(self, y) -> float:
-        nu = self.measure(y)
-        return float(np.max(np.linalg.norm(self.prob.grad_potential(nu, nu.particles), axis=1)))
-
-    def hess(self, y):
-        s = np.repeat(1.0 / self.root[:, 0], self.shape[1])
-        return self.prob.particle_hessian(self.measure(y)) * s[:, None] * s[None, :]
-
-    def hessp(self, y, v):
-        V = v.reshape(self.shape) / self.root
-        return (self.prob.hvp(self.measure(y), V) / self.root).ravel()
-
-
-class _NewtonSolver:
-    """Damped Newton steps on $\\nabla F = 0$ that ignore the (near-)null space of the Hessian.
-
-    With $H = \\sum_i \\lambda_i v_i v_i^\\top$ and damping $\\nu \\ge 0$ (Levenberg-Marquardt on the
-    gradient: $\\min_\\delta |g + H\\delta|^2 + \\nu^2|\\delta|^2$, Nocedal & Wright §10.3),
-    $\\delta = -\\sum_i v_i\\, \\lambda_i (v_i^\\top g)/(\\lambda_i^2 + \\nu^2)$; for ``target="minimum"`` the
-    saddle-free step $\\delta = -\\sum_i v_i (v_i^\\top g)/(|\\lambda_i| + \\nu)$. A direction with
-    $|\\lambda_i| \\ll \\nu$ (a symmetry) gets a negligible step instead of a huge one. Matrix-free: LSQR
-    with ``damp`` $= \\nu$ on Hessian-vector products.
-    """
-
-    def __init__(self, obj: _Objective, y: FloatArray, target: str, dense: bool):
-        self.g, self.target, self.dense = obj.grad(y), target, dense
-        if dense:
-            self.lam, self.V = np.linalg.eigh(obj.hess(y))
-            self.scale = max(float(np.max(np.abs(self.lam))), 1e-300)
-            self.Vg = self.V.T @ self.g
-        else:
-            n = y.size
-            self.op = spla.LinearOperator((n, n), matvec=lambda v: obj.hessp(y, v), rmatvec=lambda v: obj.hessp(y, v),
-                                          dtype=float)
-            self.scale = max(float(np.linalg.norm(obj.hessp(y, self.g)) / max(np.linalg.norm(self.g), 1e-300)), 1e-300)
-
-    def step(self, nu: float) -> FloatArray:
-        if self.dense:
-            lam = self.lam
-            f = 1.0 / (np.abs(lam) + nu) if self.target == "minimum" else lam / (lam**2 + nu**2)
-            return -self.V @ (f * self.Vg)
-        return spla.lsqr(self.op, -self.g, damp=nu, atol=1e-14, btol=1e-14, iter_lim=20 * self.g.size)[0]
-
-
-def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: float = 1e-10, max_iter: int = 100,
-               dense: bool | None = None, progress: bool | None = None) -> Measure:
-    """Refine ``mu`` to a stationary point: $\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every $c_j \\ne 0$.
-
-    Masses are kept; particles with $c_j = 0$ do not enter $F$ and are returned unchanged; an output bias
-    (``mu.offset``) is optimised with the particles (profiled: it is always at its optimum given them). The
-    particles are moved in the mass-weighted coordinates $y_j = \\sqrt{|c_j|}\\theta_j$ (the metric of
-    :func:`flow`), with the exact particle gradient and Hessian (docs/mathematics.md, Hessians):
-
-    * ``target="minimum"``: a trust-region method (scipy ``trust-exact`` on the dense Hessian when
-      $m p \\le 3000$; Nocedal & Wright §4), else L-BFGS, then damped saddle-free Newton polishing
-      $\\delta \\approx -|H|^{+} g$ (matrix-free: LSQR on Hessian-vector products).
-    * ``target="saddle"`` / ``"any"``: Newton on $\\nabla F = 0$, $\\delta = -H^{+}g$, which converges to the
-      nearby stationary point of any index; ``"saddle"`` also warns when the point found has no
-      negative curvature.
-
-    The pseudo-inverse drops eigenvalues below $10^{-11}\\max|\\lambda|$, so the null directions that
-    symmetries create (permuted or duplicated particles, the relu rescaling $(a, w) \\to (ta, w/t)$) do
-    not spoil the steps; each step is backtracked until $|\\nabla_y F|$ decreases. Non-convergence is
-    not an error: a ``RuntimeWarning`` is issued and the best point found is returned — check
-    ``prob.residual(result)``.
-
-    Parameters
-    ----------
-    prob : Problem
-    mu : Measure
-        Starting point (not modified).
-    target : {"minimum", "saddle", "any"}
-    tol : float
-        Stop when $\\max_{j: c_j \\ne 0}|\\nabla_\\theta J(\\theta_j)| \\le$ ``tol`` (> 0).
-    max_iter : int
-        Maximum number of Newton iterations (and 20x that for the trust-region phase).
-    dense : bool or None
-        Use the dense particle Hessian; default when $m p \\le 3000$.
-    progress : bool or None
-        A progress report counting the iterations (with the residual in the Newton phase); None: only on
-        a terminal or in a notebook.
-
-    Returns
-    -------
-    Measure
-        The refined measure (same family and masses); its residual is ``prob.residual(result)``.
-    """
-    prob = _problem(prob)
-    mu = prob._measure(mu)
-    if not isinstance(target, str) or target not in TARGETS:
-        raise MeasureError(f"target: expected one of {TARGETS}, got {target!r}")
-    tol = _positive_float(tol, "tol")
-    max_iter = positive_int(max_iter, "max_iter", MeasureError)
-    dense = _flag(dense, "dense", allow_none=True)
-    progress = _flag(progress, "progress", allow_none=True)
-    if not (mu.masses != 0).any():
-        return mu.copy()
-    obj = _Objective(prob, mu)
-    if dense is None:
-        dense = obj.shape[0] * obj.shape[1] <= DENSE_LIMIT
-    y = obj.y0()
-    bar = progress_bar(desc="mf.stationary", enabled=progress)
-    count = lambda *_: bar.update(1)  # noqa: E731 - scipy's per-iteration callback
-
-    if target == "minimum" and obj.residual(y) > tol:
-        gtol = tol * float(np.sqrt(np.sum(np.abs(obj.c))))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", (RuntimeWarning, spo.OptimizeWarning))
-            res = None
-            if dense:
-                try:
-                    res = spo.minimize(obj.fun, y, jac=obj.grad, hess=obj.hess, method="trust-exact",
-                                       options={"gtol": gtol, "maxiter": 20 * max_iter}, callback=count)
-                except (ValueError, np.linalg.LinAlgError) as exc:
-                    # trust-exact's subproblem can produce NaN near converged, singular minima
-                    # (e.g. relu population minima); fall back to L-BFGS, then Newton polishing below
-                    logger.debug("stationary: trust-exact failed (%s: %s); L-BFGS instead", type(exc).__name__, exc)
-                    res = None
-            if res is None:  # scipy's trust-krylov can feed NaN to hessp on singular Hessians; L-BFGS is robust
-                res = spo.minimize(obj.fun, y, jac=obj.grad, method="L-BFGS-B",
-                                   options={"gtol": gtol, "ftol": 1e-15, "maxiter": 50 * max_iter}, callback=count)
-        if np.all(np.isfinite(res.x)) and obj.fun(res.x) <= obj.fun(y):
-            y = res.x
-
-    g = obj.grad(y)
-    r = obj.residual(y)
-    F = obj.fun(y)
-    nu_rel = 1e-10  # damping relative to the Hessian scale; adapted as in Levenberg-Marquardt
-    for _ in range(max_iter):
-        if r <= tol:
-            break
-        solver = _NewtonSolver(obj, y, target, dense)
-        gn, accepted = np.linalg.norm(g), False
-        for _ in range(40):
-            y_new = y + solver.step(nu_rel * solver.scale)
-            if np.all(np.isfinite(y_new)):
-                g_new = obj.grad(y_new)
-                F_new = obj.fun(y_new)
-                ok = np.linalg.norm(g_new) < gn
-                if target == "minimum":
-                    ok = ok and F_new <= F + 1e-12 * max(1.0, abs(F))
-                if ok:
-                    accepted = True
-                    break
-            nu_rel = max(nu_rel, 1e-14) * 4.0
-        if not accepted:
-            break
-        nu_rel = nu_rel / 8.0
-        y, g, F = y_new, g_new, F_new
-        r = obj.residual(y)
-        bar.set_postfix(residual=r, refresh=False)
-        bar.update(1)
-
-    bar.close()
-    logger.debug("stationary: residual %.3g after the trust-region phase and Newton polishing (tol %.3g)", r, tol)
-    out = obj.full(y)
-    if r > tol:
-        warnings.warn(f"stationary: residual max_j |grad J(theta_j)| = {r:.3g} > tol = {tol:.3g} after the "
-                      f"iteration limit or a failed line search (target={target!r}); returning the best point. "
-                      "Try more iterations, a better start (e.g. mf.flow first) or a larger tol.",
-                      RuntimeWarning, stacklevel=2)
-    elif target == "saddle" and dense:
-        lam = np.linalg.eigvalsh(obj.hess(y))
-        lam_min = float(lam[0])
-        if lam_min >= -1e-9 * max(1.0, float(np.max(np.abs(lam)))):
-            warnings.warn(f"stationary: target='saddle' converged to a stationary point without negative "
-                          f"curvature (smallest Hessian eigenvalue {lam_min:.3g}); it may be a minimum.",
-                          RuntimeWarning, stacklevel=2)
-    return out

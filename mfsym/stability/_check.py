@@ -344,14 +344,19 @@ def _refine(prob: Problem, mu: Measure, tol: float, max_move: float) -> tuple[Me
     worst_weight = max(float(np.max(W)) if W.size else 0.0, wb, 1e-300)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        nu = stationary(prob, mu, tol=max(0.1 * tol / worst_weight, 1e-15))
+        # the solver keeps inside max_move itself and says when the next Newton step would leave it
+        nu, run = stationary(prob, mu, tol=max(0.1 * tol / worst_weight, 1e-15), max_move=max_move, info=True)
     move = _displacement(prob, mu, nu)
     rel1, raw1, loss1 = prob.relative_residual(nu), prob.residual(nu), prob.loss(nu)
-    info.update({"displacement": move, "loss_after": loss1, "residual_after": raw1, "relative_residual_after": rel1})
-    if move > max_move:
-        info["message"] = (f"would need to move further: the nearest stationary point found is {move:.3g} away "
-                           f"(relative to the weight scale) > max_move {max_move:g}; the given point was checked "
-                           f"unchanged (raise max_move to accept it; loss {loss0:.6g} -> {loss1:.6g})")
+    info.update({"displacement": move, "loss_after": loss1, "residual_after": raw1, "relative_residual_after": rel1,
+                 "status": run.status, "residual_path": [float(v) for v in run.residuals]})
+    if run.status == "max-move" or move > max_move:
+        move = max(move, run.wanted_move or 0.0)
+        info["displacement"] = move
+        info["message"] = (f"would need to move further: the Newton step toward the nearest stationary point reaches "
+                           f"{move:.3g} (relative to the weight scale) > max_move {max_move:g}; the given point was "
+                           f"checked unchanged (raise max_move to accept it; loss {loss0:.6g} -> {loss1:.6g} and "
+                           f"raw residual {raw0:.3e} -> {raw1:.3e} inside the bound)")
         return mu, info
     info["accepted"] = True
     info["message"] = (f"moved by {move:.3g} (relative to the weight scale, max_move {max_move:g}); loss {loss0:.6g} -> "

@@ -1,0 +1,738 @@
+"""Stationary points of the particle objective $F(\\theta_1..\\theta_m) = L(\\sum_j c_j\\delta_{\\theta_j})$, matrix-free.
+
+:func:`stationary` refines a measure to a point where $\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every particle
+with $c_j \\ne 0$ (docs/dynamics.md, stationary points). Every iteration costs one gradient and a Krylov solve on
+Hessian-vector products (``Problem.hvp``, a few gradients each); the particle Hessian is formed only for
+$m p \\le$ :data:`DENSE_LIMIT`, where one dense Hessian is cheaper than the products a Krylov solve takes.
+
+* minima: a trust-region Newton method whose subproblem is solved by truncated conjugate gradients
+  (Steihaug 1983; Nocedal & Wright 2006, Algorithm 7.2) — negative curvature leads to the region's boundary;
+* saddles and any index: Newton steps on $\\nabla F = 0$ by MINRES (Paige & Saunders 1975), which on a singular
+  consistent system started at zero returns the minimum-length solution (Choi, Paige & Saunders 2011),
+  backtracked on $|\\nabla F|$, with a Levenberg-Marquardt fallback (LSQR with damping; Nocedal & Wright §10.3).
+
+Symmetry directions (zero-mass particles, the relu rescaling $(a, w) \\to (ta, w/t)$, identical particles) are
+projected out with the sparse basis of :func:`mfsym.stability.symmetries` (time linear in $m$); a dead relu
+neuron has zero gradient and zero Hessian rows, so a Krylov solve started at zero never moves it.
+
+References
+----------
+T. Steihaug, *The conjugate gradient method and trust regions in large scale optimization*, SIAM J. Numer.
+Anal. 20 (1983). C. C. Paige & M. A. Saunders, *Solution of sparse indefinite systems of linear equations*,
+SIAM J. Numer. Anal. 12 (1975). S.-C. T. Choi, C. C. Paige & M. A. Saunders, *MINRES-QLP*, SIAM J. Sci. Comput.
+33 (2011). S. C. Eisenstat & H. F. Walker, *Choosing the forcing terms in an inexact Newton method*, SIAM J.
+Sci. Comput. 17 (1996). Nocedal & Wright, *Numerical Optimization* (2006), §4, §7.1, §10.3.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
+
+from ._errors import DataError, MeasureError
+from ._progress import progress as progress_bar
+from ._types import FloatArray
+from ._backend import Backend, SampleBackend, _chunks
+from ._validate import positive_int
+from .measure import Measure
+from .problem import Problem
+
+__all__ = ["StationaryInfo", "stationary", "displacement"]
+
+logger = logging.getLogger(__name__)  # one DEBUG line per Newton step; progress goes to "mfsym.progress"
+
+TARGETS = ("minimum", "saddle", "any")
+#: largest $m p$ for which the particle Hessian is formed (once per iteration; the Krylov solves then use it)
+DENSE_LIMIT = 1000
+#: Krylov iterations per Newton step (each one Hessian-vector product)
+KRYLOV_LIMIT = 300
+#: the Newton shift sigma = SHIFT h |g_k| / |g_0| (h the Hessian scale; Li, Fukushima, Qi & Yamashita 2004)
+SHIFT = 1e-4
+STATUSES = ("converged", "max-move", "max-iter", "stalled")
+_EPS = np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class StationaryInfo:
+    """What :func:`stationary` did: why it stopped, the residual, loss and displacement paths.
+
+    Attributes
+    ----------
+    status : str
+        ``"converged"`` (residual <= ``tol``), ``"max-move"`` (the next Newton step would leave the
+        ``max_move`` bound: the returned point is the last one inside it), ``"max-iter"`` (the iteration
+        budget is spent) or ``"stalled"`` (no step lowered the merit function any more).
+    residuals : (K+1,) array
+        $\\max_{j: c_j \\ne 0}|\\nabla J(\\theta_j)|$ (``Problem.residual``) at the start and after each accepted step
+        (with an output bias the steps keep it at its optimum, so after the first step $\\partial_\\beta L = 0$).
+    losses : (K+1,) array
+        $L(\\mu)$ along the same path.
+    displacements : (K+1,) array
+        Displacement from the start along the path (see :func:`displacement`).
+    max_move : float or None
+        The bound on the displacement (None: unbounded).
+    wanted_move : float or None
+        With ``status="max-move"``: the displacement the rejected Newton step would have reached.
+    iterations : int
+        Accepted and rejected Newton steps.
+    products : int
+        Hessian-vector products (dense: matrix-vector products with the formed Hessian).
+    method : str
+    seconds : float
+    message : str
+        One line for a report.
+    """
+
+    status: str
+    target: str
+    tol: float
+    residuals: FloatArray
+    losses: FloatArray
+    displacements: FloatArray
+    max_move: float | None
+    wanted_move: float | None
+    iterations: int
+    products: int
+    method: str
+    seconds: float
+    message: str
+    lambda_min: float | None = field(default=None)
+
+    @property
+    def converged(self) -> bool:
+        """True when the residual reached ``tol``."""
+        return self.status == "converged"
+
+    @property
+    def residual(self) -> float:
+        """Residual of the returned point."""
+        return float(self.residuals[-1])
+
+    @property
+    def residual_start(self) -> float:
+        return float(self.residuals[0])
+
+    @property
+    def loss(self) -> float:
+        return float(self.losses[-1])
+
+    @property
+    def loss_start(self) -> float:
+        return float(self.losses[0])
+
+    @property
+    def loss_change(self) -> float:
+        """$L(\\text{returned}) - L(\\text{start})$."""
+        return float(self.losses[-1] - self.losses[0])
+
+    @property
+    def displacement(self) -> float:
+        """Displacement of the returned point from the start."""
+        return float(self.displacements[-1])
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (the paths as lists)."""
+        return {"status": self.status, "converged": self.converged, "target": self.target, "tol": self.tol,
+                "residual": self.residual, "residual_start": self.residual_start, "loss": self.loss,
+                "loss_start": self.loss_start, "loss_change": self.loss_change, "displacement": self.displacement,
+                "max_move": self.max_move, "wanted_move": self.wanted_move, "iterations": self.iterations,
+                "products": self.products, "method": self.method, "seconds": self.seconds,
+                "residuals": [float(v) for v in self.residuals], "losses": [float(v) for v in self.losses],
+                "displacements": [float(v) for v in self.displacements], "lambda_min": self.lambda_min,
+                "message": self.message}
+
+    def __repr__(self) -> str:
+        return f"StationaryInfo({self.status}: {self.message})"
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def _positive_float(value: Any, name: str) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if ok:
+        value = float(value)
+        ok = bool(np.isfinite(value) and value > 0)
+    if not ok:
+        raise MeasureError(f"{name}: expected a finite number > 0, got {value!r}")
+    return value
+
+
+def _flag(value: Any, name: str, allow_none: bool = False) -> bool | None:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise MeasureError(f"{name}: expected True or False{' or None' if allow_none else ''}, got {value!r}")
+    return bool(value)
+
+
+# ---------------------------------------------------------------------------------------------- displacement
+def displacement(prob: Problem, before: Measure, after: Measure) -> float:
+    """$\\max_{j: c_j \\ne 0,\\,B} |\\Delta\\theta_{j,B}| / s_B$ (and $|\\Delta\\beta| / S$): the move of ``after`` from
+    ``before`` in units of the weight scale of each block ($s_B$ and the label scale $S$ of
+    ``Problem.weight_scales(before)``), the same whichever way masses and output weights share a factor."""
+    scales, S = prob.weight_scales(before)
+    return _Mover(prob, before, scales, S)(after.particles, after.offset)
+
+
+class _Mover:
+    """The displacement of :func:`displacement` from a fixed start, evaluated many times."""
+
+    def __init__(self, prob: Problem, start: Measure, scales: FloatArray, S: float):
+        fam = prob.family
+        self.live = start.masses != 0
+        self.P0, self.b0, self.S = start.particles[self.live], start.offset, S
+        self.slices = [fam.block_slice(k) for k in fam.blocks]
+        self.scales = scales
+
+    def __call__(self, P: FloatArray, offset: FloatArray | None, live_only: bool = False) -> float:
+        D = (P if live_only else P[self.live]) - self.P0
+        out = 0.0
+        if D.size:
+            for s, sB in zip(self.slices, self.scales):
+                out = max(out, float(np.max(np.linalg.norm(D[:, s], axis=1))) / sB)
+        if self.b0 is not None and offset is not None:
+            out = max(out, float(np.linalg.norm(offset - self.b0)) / self.S)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- the objective
+class _Objective:
+    """$F$ restricted to the particles with $c_j \\ne 0$, in the mass-weighted coordinates
+    $y_j = \\sqrt{|c_j|}\\,\\theta_j$ (the metric of the flow), so that $\\nabla_y F = \\sqrt{|c_j|}\\,
+    \\mathrm{sign}(c_j)\\nabla J(\\theta_j)$ and $\\nabla^2_y F = D^{-1/2} \\nabla^2 F D^{-1/2}$.
+
+    With an output bias the objective is profiled, $\\tilde F(\\theta) = \\min_\\beta F(\\theta, \\beta)$: every measure
+    carries $\\beta^*(\\theta)$ (``Problem.profiled_offset``), so $\\partial_\\beta F = 0$ throughout, $\\nabla\\tilde F =
+    \\nabla_\\theta F$ there and the Hessian is the Schur complement that ``Problem.particle_hessian`` returns."""
+
+    def __init__(self, prob: Problem, mu: Measure):
+        self.prob, self.mu = prob, mu
+        self.live = mu.masses != 0
+        self.c = mu.masses[self.live]
+        self.root = np.sqrt(np.abs(self.c))[:, None]
+        self.shape = (int(self.live.sum()), mu.family.p)
+        self.sub = Measure(mu.family, mu.particles[self.live], self.c, mu.offset)
+        self.products = 0
+        backend = prob.backend
+        # the Gauss-Newton product needs the interaction (sample data, or a backend that provides it)
+        self.ggn_available = isinstance(backend, SampleBackend) or type(backend).interaction_matvec is not \
+            Backend.interaction_matvec
+
+    def _profiled(self, nu: Measure) -> Measure:
+        return nu if nu.offset is None else nu.copy(offset=self.prob.profiled_offset(nu))
+
+    def measure(self, y: FloatArray) -> Measure:
+        return self._profiled(self.sub.copy(particles=y.reshape(self.shape) / self.root))
+
+    def full(self, y: FloatArray) -> Measure:
+        P = self.mu.particles.copy()
+        P[self.live] = y.reshape(self.shape) / self.root
+        return self._profiled(self.mu.copy(particles=P))
+
+    def y0(self) -> FloatArray:
+        return (self.sub.particles * self.root).ravel()
+
+    def fun(self, y: FloatArray) -> float:
+        return self.prob.loss(self.measure(y))
+
+    def fun_grad(self, y: FloatArray) -> tuple[Measure, float, FloatArray, float]:
+        """The measure, $F$, $\\nabla_y F$ and the residual $\\max_j |\\nabla J(\\theta_j)| = \\max_j |g_j| / \\sqrt{|c_j|}$."""
+        nu = self.measure(y)
+        F = self.prob.loss(nu)
+        G = self.prob.particle_gradient(nu) / self.root
+        r = float(np.max(np.linalg.norm(G, axis=1) / self.root[:, 0]))
+        return nu, F, G.ravel(), r
+
+    def grad(self, y: FloatArray) -> FloatArray:
+        return self.fun_grad(y)[2]
+
+    def residual(self, y: FloatArray) -> float:
+        return self.fun_grad(y)[3]
+
+    def hess(self, y: FloatArray) -> FloatArray:
+        s = np.repeat(1.0 / self.root[:, 0], self.shape[1])
+        return self.prob.particle_hessian(self.measure(y)) * s[:, None] * s[None, :]
+
+    def ggnp(self, nu: Measure, v: FloatArray) -> FloatArray:
+        """Generalised Gauss-Newton product $G v$, $G_{jl} = c_j c_l M(\\theta_j, \\theta_l)$ (the interaction part of
+        the particle Hessian, $\\succeq 0$ for a convex loss; Schraudolph 2002), in $y$, for sample data: a jvp
+        and a vjp over the particles, as in ``SampleBackend.hvp`` without the potential part."""
+        self.products += 1
+        prob, c = self.prob, nu.masses
+        V = c[:, None] * (v.reshape(self.shape) / self.root)
+        backend = prob.backend
+        P = nu.particles
+        if type(backend).interaction_matvec is SampleBackend.interaction_matvec:
+            fam, X = prob.family, backend.X
+            t = np.zeros((backend.n, fam.out_dim))
+            for s in _chunks(P.shape[0], backend._per_row):
+                t += np.einsum("qnk->nk", fam.jvp(P[s], X, V[s]))
+            W = backend.curvature(P, c, nu.offset) * t / backend.n
+            out = np.empty_like(P)
+            for s in _chunks(P.shape[0], backend._per_row):
+                out[s] = fam.vjp(P[s], X, W)
+        else:
+            out = backend.interaction_matvec(P, c, V)
+        out = c[:, None] * out
+        if nu.offset is not None:  # the profiled objective: the Schur complement, as in Problem.hvp
+            Bc = prob._bias_coupling(nu)
+            out = out - (Bc @ (Bc.T @ (v.reshape(self.shape) / self.root).ravel())).reshape(out.shape)
+        if prob.reg:
+            out = out + prob.reg * c[:, None] * (v.reshape(self.shape) / self.root)
+        return (out / self.root).ravel()
+
+    def hessp(self, y: FloatArray, v: FloatArray, nu: Measure | None = None) -> FloatArray:
+        self.products += 1
+        V = v.reshape(self.shape) / self.root
+        return (self.prob.hvp(self.measure(y) if nu is None else nu, V) / self.root).ravel()
+
+
+class _Projector:
+    """Orthogonal projector (in the $y$ metric) onto the complement of the symmetry directions at a point.
+
+    The sparse basis $S$ of :func:`mfsym.stability.symmetries` is orthonormal in $\\theta$; in $y = D^{1/2}\\theta$
+    it becomes $S_y = D^{1/2} S$, whose Gram matrix $S_y^\\top S_y$ is block diagonal (one block per particle or
+    group of identical particles) and is factorised sparsely: $P v = v - S_y (S_y^\\top S_y)^{-1} S_y^\\top v$
+    costs $O(m p)$.
+    """
+
+    def __init__(self, obj: _Objective, nu: Measure):
+        from .stability import symmetries  # stability builds on dynamics: imported where it is used
+
+        sym = symmetries(obj.prob, nu)
+        self.dim = sym.dim
+        self.kinds = sym.kinds
+        if self.dim:
+            D = sps.diags(np.repeat(obj.root[:, 0], obj.shape[1]))
+            self.S = sps.csc_matrix(D @ sym.sparse)
+            self.solve = spla.factorized(sps.csc_matrix(self.S.T @ self.S))
+
+    def __call__(self, v: FloatArray) -> FloatArray:
+        """$P v$ for ``v`` ``(N,)`` or ``(N, r)``."""
+        if not self.dim:
+            return v
+        return v - self.S @ self.solve(self.S.T @ v)
+
+
+# ---------------------------------------------------------------------------------------------- Krylov solvers
+def _steihaug(matvec, g: FloatArray, radius: float, rtol: float, maxiter: int):
+    """Truncated CG for $\\min_s g^\\top s + \\frac12 s^\\top H s$, $|s| \\le$ ``radius`` (Nocedal & Wright, Alg. 7.2).
+
+    Returns ``(s, Hs, how)``: ``Hs`` accumulated from the CG recurrences (no extra product), ``how`` one of
+    "interior" (the CG tolerance or the iteration limit was met inside), "boundary", "negative" (a direction of
+    non-positive curvature led to the boundary).
+    """
+    s = np.zeros_like(g)
+    Hs = np.zeros_like(g)
+    r = g.copy()
+    d = -r
+    rr = float(r @ r)
+    stop = rtol * np.sqrt(rr)
+    for it in range(1, maxiter + 1):
+        Hd = matvec(d)
+        dHd = float(d @ Hd)
+        if dHd <= 0.0:  # no positive curvature along d: to the boundary
+            tau = _to_boundary(s, d, radius)
+            return s + tau * d, Hs + tau * Hd, "negative"
+        alpha = rr / dHd
+        s_next = s + alpha * d
+        if np.linalg.norm(s_next) >= radius:
+            tau = _to_boundary(s, d, radius)
+            return s + tau * d, Hs + tau * Hd, "boundary"
+        s, Hs = s_next, Hs + alpha * Hd
+        r = r + alpha * Hd
+        rr_new = float(r @ r)
+        if np.sqrt(rr_new) <= stop:
+            return s, Hs, "interior"
+        d = -r + (rr_new / rr) * d
+        rr = rr_new
+    return s, Hs, "interior"
+
+
+def _to_boundary(s: FloatArray, d: FloatArray, radius: float) -> float:
+    """$\\tau \\ge 0$ with $|s + \\tau d| = $ ``radius``."""
+    a, b, c = float(d @ d), 2.0 * float(s @ d), float(s @ s) - radius**2
+    if a == 0:
+        return 0.0
+    return (-b + np.sqrt(max(b * b - 4 * a * c, 0.0))) / (2 * a)
+
+
+# ---------------------------------------------------------------------------------------------- the solver
+class _Solver:
+    """One run of :func:`stationary`: the iterate, its paths, the budget, the bound."""
+
+    def __init__(self, obj: _Objective, target: str, tol: float, max_iter: int, dense: bool,
+                 mover: _Mover | None, max_move: float | None, bar: Any):
+        self.obj, self.target, self.tol, self.max_iter, self.dense = obj, target, tol, max_iter, dense
+        self.mover, self.max_move, self.bar = mover, max_move, bar
+        self.y = obj.y0()
+        self.nu, self.F, self.g, self.r = obj.fun_grad(self.y)
+        self.g0 = float(np.linalg.norm(self.g))
+        self.residuals, self.losses, self.moves = [self.r], [self.F], [0.0]
+        self.iterations, self.wanted, self.status = 0, None, None
+        self.H = None  # the projected dense Hessian at the iterate (dense mode)
+        self.h = None  # the Hessian scale (see _scale)
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _move(self, y: FloatArray, nu: Measure) -> float:
+        if self.mover is None:
+            return 0.0
+        return self.mover(y.reshape(self.obj.shape) / self.obj.root, nu.offset, live_only=True)
+
+    def _operator(self):
+        """The projected Hessian $P H P$ at the iterate, as a function, and the projector."""
+        proj = _Projector(self.obj, self.nu)
+        self.H = None
+        if self.dense:
+            H = self.obj.hess(self.y)
+            self.obj.products += 1
+            if proj.dim:
+                H = proj(proj(H).T)
+            self.H = H = 0.5 * (H + H.T)
+
+            def matvec(v):
+                self.obj.products += 1
+                return H @ v
+        else:
+            def matvec(v):
+                return proj(self.obj.hessp(self.y, proj(v), self.nu))
+        return matvec, proj
+
+    def _cap(self) -> int:
+        """Krylov iterations per step: a product with the formed Hessian is cheap, and in floating point a Krylov
+        solve may need a few times the dimension; on products, :data:`KRYLOV_LIMIT`."""
+        n = self.y.size
+        return 4 * n + 20 if self.dense else min(2 * n + 20, KRYLOV_LIMIT)
+
+    def _forcing(self, gn: float) -> float:
+        """Relative Krylov tolerance $\\eta_k = \\min(1/2, |g_k| / |g_0|)$ (quadratic forcing; Eisenstat & Walker 1996)."""
+        return float(np.clip(gn / max(self.g0, 1e-300), 1e-12, 0.5))
+
+    def _accept(self, y, nu, F, g, r, move) -> None:
+        self.y, self.nu, self.F, self.g, self.r = y, nu, F, g, r
+        self.residuals.append(r)
+        self.losses.append(F)
+        self.moves.append(move)
+        self.bar.set_postfix(residual=r, loss=F, move=move, refresh=False)
+        self.bar.update(1)
+
+    def _trial(self, s: FloatArray):
+        y = self.y + s
+        if not np.all(np.isfinite(y)):
+            return None
+        nu, F, g, r = self.obj.fun_grad(y)
+        if not (np.isfinite(F) and np.all(np.isfinite(g))):
+            return None
+        return y, nu, F, g, r, self._move(y, nu)
+
+    def _too_far(self, move: float) -> bool:
+        return self.max_move is not None and move > self.max_move
+
+    # -- minima: trust region, Steihaug-CG ------------------------------------------------------------
+    def minimum(self) -> None:
+        """Trust-region Newton-CG. Where the Hessian model meets negative curvature, the generalised Gauss-Newton
+        model (positive semidefinite) is tried as well and the better trial kept: near an interpolating minimum
+        the negative curvature is the $O(|r|)$ residual term, and the Gauss-Newton step (Levenberg-Marquardt)
+        converges quadratically to the zero-residual manifold, while at a strict minimum of nonzero loss the
+        Newton model has no negative curvature and Newton's step is taken."""
+        radius = max(0.5 * float(np.linalg.norm(self.y)), 1e-3)
+        cap = self._cap()
+        fails = 0
+        ggn = self.obj.ggn_available
+        while self.status is None:
+            if self.r <= self.tol:
+                self.status = "converged"
+                break
+            if self.iterations >= self.max_iter:
+                self.status = "max-iter"
+                break
+            matvec, proj = self._operator()
+            g = proj(self.g)
+            gn = float(np.linalg.norm(g))
+            if gn == 0.0:  # the gradient lies in the symmetry directions: F cannot decrease to first order
+                self.status = "stalled"
+                break
+            # regularised Newton (Li, Fukushima, Qi & Yamashita 2004): CG on H + sigma I with sigma proportional
+            # to |g|, so that near-null directions (symmetries not exact at this point) get short steps and the
+            # convergence to a non-isolated minimum stays fast; the ratio test uses the unshifted model
+            sigma = self._scale(matvec, proj) * SHIFT * min(1.0, gn / max(self.g0, 1e-300))
+            eta = self._forcing(gn)
+            models = [lambda v: matvec(v) + sigma * v]
+            if ggn:
+                models.append(lambda v: proj(self.obj.ggnp(self.nu, proj(v))) + sigma * v)
+            while True:
+                self.iterations += 1
+                best = None
+                for k, model in enumerate(models):
+                    s, Hs, how = _steihaug(model, g, radius, eta, cap)
+                    pred = -(float(g @ s) + 0.5 * float(s @ Hs) - 0.5 * sigma * float(s @ s))
+                    cand = self._judge(s, pred, how, radius)
+                    logger.debug("stationary: %s step |s| %.3g (radius %.3g, %s), rho %.3g, sigma %.3g",
+                                 ("Newton", "Gauss-Newton")[k], float(np.linalg.norm(s)), radius, how,
+                                 cand["rho"], sigma)
+                    if best is None or (cand["ok"] and (not best["ok"] or cand["F"] < best["F"])):
+                        best = cand
+                    if k == 0 and how != "negative":  # a positive-definite Newton model: nothing to compare
+                        break
+                if best["far"]:
+                    if best["how"] == "interior":  # the model's own minimiser lies beyond the bound
+                        self.wanted, self.status = best["move"], "max-move"
+                        return
+                    radius = 0.25 * best["norm"]
+                    fails += 1
+                    if fails > 60 or radius <= 1e-15 * max(1.0, float(np.linalg.norm(self.y))):
+                        self.wanted, self.status = best["move"], "max-move"
+                        return
+                    continue
+                if best["ok"]:
+                    fails = 0
+                    if best["rho"] > 0.75 and best["how"] != "interior":
+                        radius *= 2.0
+                    elif best["rho"] < 0.25:
+                        radius = 0.25 * best["norm"]
+                    self._accept(*best["trial"])
+                    break
+                fails += 1
+                radius = 0.25 * best["norm"]
+                if fails > 60 or radius <= 1e-15 * max(1.0, float(np.linalg.norm(self.y))):
+                    self.status = "stalled"
+                    return
+                if self.iterations >= self.max_iter:
+                    self.status = "max-iter"
+                    return
+
+    def _judge(self, s: FloatArray, pred: float, how: str, radius: float) -> dict:
+        """Evaluate a trust-region trial: its ratio of actual to predicted decrease and whether it is acceptable.
+        Where $F$ cannot resolve the predicted decrease (near convergence), a lower $|\\nabla F|$ decides."""
+        out = {"ok": False, "rho": float("nan"), "F": np.inf, "how": how, "norm": float(np.linalg.norm(s)),
+               "far": False, "move": 0.0, "trial": None}
+        trial = self._trial(s)
+        if trial is None:
+            return out
+        y, nu, F, gt, r, move = trial
+        out.update(F=F, move=move, trial=trial, far=self._too_far(move))
+        if out["far"]:
+            return out
+        noise = 1e3 * _EPS * max(abs(self.F), abs(F), 1e-300)
+        if pred > noise:
+            out["rho"] = (self.F - F) / pred
+            out["ok"] = out["rho"] > 1e-4
+        else:
+            out["rho"] = 1.0
+            out["ok"] = F <= self.F + noise and np.linalg.norm(gt) < np.linalg.norm(self.g)
+        return out
+
+    # -- any index: Levenberg-Marquardt on grad F = 0 ---------------------------------------------------
+    def any_index(self) -> None:
+        """$s = \\arg\\min |g + H s|^2 + \\mu |s|^2$ with $\\mu = \\lambda_k h^2 |g_k|/|g_0|$ ($h$ the Hessian scale):
+        the Levenberg-Marquardt method with $\\mu \\propto |\\nabla F|$, which converges quadratically also to
+        non-isolated stationary points (Fan & Yuan 2005); $\\lambda_k$ follows the ratio of actual to predicted
+        decrease of $|\\nabla F|^2$. The first try of every step is the undamped Newton-MINRES step."""
+        n = self.y.size
+        cap = self._cap()
+        lam = 1e-8
+        while self.status is None:
+            if self.r <= self.tol:
+                self.status = "converged"
+                break
+            if self.iterations >= self.max_iter:
+                self.status = "max-iter"
+                break
+            matvec, proj = self._operator()
+            op = spla.LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=float)
+            g = proj(self.g)
+            gn = float(np.linalg.norm(g))
+            h = self._scale(matvec, proj)
+            rel = gn / max(self.g0, 1e-300)
+            eta = self._forcing(gn)
+            while True:
+                self.iterations += 1
+                mu = lam * h * h * min(rel, 1.0)
+                out = spla.lsqr(op, -g, damp=np.sqrt(mu), atol=eta, btol=eta, iter_lim=cap)
+                s, fit = out[0], float(out[3])
+                pred = gn**2 - fit**2
+                trial = self._trial(s)
+                ok, rho = False, 0.0
+                if trial is not None:
+                    y, nu, F, gt, r, move = trial
+                    if self._too_far(move):  # a damped step is shorter than Newton's: the point lies beyond the bound
+                        self.wanted, self.status = move, "max-move"
+                        return
+                    gt_n = float(np.linalg.norm(proj(gt)))
+                    rho = (gn**2 - gt_n**2) / pred if pred > 0 else -1.0
+                    ok = rho > 1e-4
+                logger.debug("stationary: Levenberg-Marquardt step |s| %.3g, lambda %.3g, mu %.3g, rho %.3g, %s",
+                             float(np.linalg.norm(s)), lam, mu, rho, "accepted" if ok else "rejected")
+                if ok:
+                    self._accept(y, nu, F, gt, r, move)
+                    lam = max(lam / 4.0, 1e-8) if rho > 0.75 else (lam * 4.0 if rho < 0.25 else lam)
+                    break
+                lam = max(lam, 1e-8) * 16.0
+                if lam > 1e16:
+                    self.status = "stalled"
+                    return
+                if self.iterations >= self.max_iter:
+                    self.status = "max-iter"
+                    return
+
+    def _scale(self, matvec, proj) -> float:
+        """The Hessian scale $h = |H v| / |v|$ for a fixed random $v$ (the root-mean-square eigenvalue, in
+        expectation; one product), measured at the first step and kept."""
+        if self.h is None:
+            v = proj(np.random.default_rng(0).standard_normal(self.y.size))
+            vn = float(np.linalg.norm(v))
+            self.h = max(float(np.linalg.norm(matvec(v))) / vn, 1e-300) if vn > 0 else 1.0
+        return self.h
+
+    # -- the saddle check ---------------------------------------------------------------------------------
+    def bottom_curvature(self) -> float | None:
+        """Smallest eigenvalue of $P H P$ (dense), or the smallest Ritz value of a short Lanczos run (an upper
+        bound on it); None when the short run gives nothing."""
+        matvec, proj = self._operator()
+        n = self.y.size
+        if self.H is not None:
+            return float(np.linalg.eigvalsh(self.H)[0])
+        op = spla.LinearOperator((n, n), matvec=matvec, dtype=float)
+        v0 = proj(np.random.default_rng(0).standard_normal(n))
+        try:
+            vals = spla.eigsh(op, k=1, which="SA", v0=v0, ncv=min(n, 25), maxiter=4, tol=1e-6,
+                              return_eigenvectors=False)
+        except spla.ArpackNoConvergence as exc:
+            vals = exc.eigenvalues
+        return float(np.min(vals)) if len(vals) else None
+
+
+# ---------------------------------------------------------------------------------------------- the public entry
+def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: float = 1e-10, max_iter: int = 500,
+               max_move: float | None = None, dense: bool | None = None, progress: bool | None = None,
+               info: bool = False) -> Measure | tuple[Measure, StationaryInfo]:
+    """Refine ``mu`` to a stationary point: $\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every $c_j \\ne 0$.
+
+    Masses are kept; particles with $c_j = 0$ do not enter $F$ and are returned unchanged; an output bias
+    (``mu.offset``) is optimised with the particles (profiled: it is always at its optimum given them). The
+    particles move in the mass-weighted coordinates $y_j = \\sqrt{|c_j|}\\theta_j$ (the metric of :func:`flow`):
+
+    * ``target="minimum"``: trust-region Newton, the subproblem solved by truncated CG (Steihaug) on
+      Hessian-vector products; every accepted step lowers $F$ (or, where $F$ cannot resolve the change,
+      $|\\nabla F|$);
+    * ``"saddle"`` / ``"any"``: Newton-MINRES on $\\nabla F = 0$ backtracked on $|\\nabla F|$, with a
+      Levenberg-Marquardt fallback; converges to the nearby stationary point of any index. ``"saddle"`` warns
+      when the point found shows no negative curvature.
+
+    Symmetry directions are projected out with a sparse basis (see the module docstring); the particle Hessian
+    is formed only when $m p \\le$ :data:`DENSE_LIMIT` (1000). Non-convergence is not an error: a
+    ``RuntimeWarning`` is issued and the best point found is returned.
+
+    Parameters
+    ----------
+    prob : Problem
+    mu : Measure
+        Starting point (not modified).
+    target : {"minimum", "saddle", "any"}
+    tol : float
+        Stop when $\\max_{j: c_j \\ne 0}|\\nabla_\\theta J(\\theta_j)| \\le$ ``tol`` (> 0).
+    max_iter : int
+        Newton steps (accepted or rejected), each one Krylov solve of at most 300 products.
+    max_move : float or None
+        Bound on the displacement from ``mu`` (:func:`displacement`: per block, relative to its weight scale).
+        A Newton step that would leave it ends the run with ``status="max-move"``; the point returned is the
+        last one inside the bound, and ``info.wanted_move`` says how far the step would have gone.
+    dense : bool or None
+        Form the particle Hessian (default: when $m p \\le 1000$).
+    progress : bool or None
+        A progress report, one update per Newton step with the residual, loss and displacement; None: only on
+        a terminal or in a notebook.
+    info : bool
+        Also return a :class:`StationaryInfo` (status, residual/loss/displacement paths, products, message).
+
+    Returns
+    -------
+    Measure, or (Measure, StationaryInfo) with ``info=True``
+        The refined measure (same family and masses).
+    """
+    if not isinstance(prob, Problem):
+        raise DataError(f"prob: expected an mf.Problem, got {type(prob).__name__}")
+    mu = prob._measure(mu)
+    if not isinstance(target, str) or target not in TARGETS:
+        raise MeasureError(f"target: expected one of {TARGETS}, got {target!r}")
+    tol = _positive_float(tol, "tol")
+    max_iter = positive_int(max_iter, "max_iter", MeasureError)
+    max_move = None if max_move is None else _positive_float(max_move, "max_move")
+    dense = _flag(dense, "dense", allow_none=True)
+    progress = _flag(progress, "progress", allow_none=True)
+    info = _flag(info, "info")
+    start = time.perf_counter()
+    if not (mu.masses != 0).any():
+        out = mu.copy()
+        rep = StationaryInfo("converged", target, tol, np.zeros(1), np.array([prob.loss(mu)]), np.zeros(1),
+                             max_move, None, 0, 0, "nothing to do (every mass is zero)", 0.0,
+                             "every mass is zero: F does not depend on the particles; nothing moved")
+        return (out, rep) if info else out
+    obj = _Objective(prob, mu)
+    n = obj.shape[0] * obj.shape[1]
+    if dense is None:
+        dense = n <= DENSE_LIMIT
+    mover = None
+    if max_move is not None:
+        scales, S = prob.weight_scales(mu)
+        mover = _Mover(prob, mu, scales, S)
+    bar = progress_bar(desc="mf.stationary", enabled=progress)
+    try:
+        solver = _Solver(obj, target, tol, max_iter, dense, mover, max_move, bar)
+        if target == "minimum":
+            solver.minimum()
+        else:
+            solver.any_index()
+        lam = solver.bottom_curvature() if target == "saddle" and solver.status == "converged" else None
+    finally:
+        bar.close()
+    # the path starts at the measure as given (its bias not yet profiled); without an accepted step it is returned
+    # unchanged, bit for bit (the round trip through the mass-weighted coordinates would move it by an ulp)
+    solver.residuals[0], solver.losses[0] = prob.residual(mu), prob.loss(mu)
+    out = obj.full(solver.y) if len(solver.residuals) > 1 else mu.copy()
+    if solver.status == "converged" and len(solver.residuals) == 1 and solver.residuals[0] > tol:
+        out = obj.full(solver.y)  # only the profiled bias was missing: that is the step
+        solver.residuals.append(prob.residual(out))
+        solver.losses.append(prob.loss(out))
+        solver.moves.append(0.0)
+    scales, S = prob.weight_scales(mu)
+    moves = np.array(solver.moves) if mover is not None else None
+    if moves is None:  # the path was not tracked: only the end point's displacement is measured
+        moves = np.zeros(len(solver.residuals))
+        moves[-1] = _Mover(prob, mu, scales, S)(out.particles, out.offset)
+    kind = "dense Hessian" if dense else "Hessian-vector products"
+    method = ("trust-region Newton-CG (Steihaug)" if target == "minimum" else "Newton-MINRES with Levenberg-Marquardt "
+              "fallback") + f" on {kind}, symmetry directions projected out"
+    status = solver.status
+    rep = StationaryInfo(status, target, tol, np.array(solver.residuals), np.array(solver.losses), moves, max_move,
+                         solver.wanted, solver.iterations, obj.products, method, time.perf_counter() - start,
+                         _message(status, solver, moves[-1], max_move, tol, target), lam)
+    if status != "converged":
+        warnings.warn(f"stationary: residual max_j |grad J(theta_j)| = {rep.residual:.3g} > tol = {tol:.3g} "
+                      f"({status}: {rep.message}); returning the best point. Try more iterations (max_iter), a better "
+                      "start (e.g. mf.flow first), a larger tol or max_move.", RuntimeWarning, stacklevel=2)
+    elif lam is not None and lam >= -1e-9 * max(1.0, abs(lam)):
+        warnings.warn(f"stationary: target='saddle' converged to a stationary point without negative curvature "
+                      f"(smallest Hessian eigenvalue {lam:.3g}); it may be a minimum.", RuntimeWarning, stacklevel=2)
+    return (out, rep) if info else out
+
+
+def _message(status: str, solver: _Solver, move: float, max_move: float | None, tol: float, target: str) -> str:
+    r0, r1, L0, L1 = solver.residuals[0], solver.residuals[-1], solver.losses[0], solver.losses[-1]
+    path = (f"residual {r0:.3g} -> {r1:.3g}, loss {L0:.10g} -> {L1:.10g} ({L1 - L0:+.3g}), moved {move:.3g} "
+            f"(relative to the weight scale) in {len(solver.residuals) - 1} step(s)")
+    if status == "converged":
+        return f"converged: {path}"
+    if status == "max-move":
+        return (f"stopped at the bound: the next Newton step would move {solver.wanted:.3g} > max_move {max_move:g} "
+                f"with the residual still above tol {tol:.3g}; returned the last point inside the bound ({path})")
+    if status == "max-iter":
+        return f"iteration budget spent (max_iter {solver.max_iter}): {path}"
+    return f"stalled (no step lowered the {'loss' if target == 'minimum' else 'gradient norm'} any more): {path}"
