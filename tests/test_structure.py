@@ -189,3 +189,43 @@ def test_custom_separable_kernel_is_the_builtin_deconvolution():
     coupled = mf.families.from_expr(a * sp.exp(-(x[0] - t[0]) * (x[1] - t[1]) - (x[0] - t[0]) ** 2),
                                     params={"a": (), "t": (2,)}, inputs={"x": (2,)})
     assert not isinstance(coupled, NeuronFamily)
+
+
+def _softmax_neuron(scores, T):
+    e = [sp.exp(scores[t]) for t in range(T)]
+    return sp.Matrix(e) / sum(e)
+
+
+def test_attention_written_by_hand_is_recognised_exactly():
+    """V X^T softmax(X W x_q) and V X^T softmax(X K^T Q x_q) become the structured maps (user's block
+    names kept, kernels equal to the built-in ones); a first-token query is another function: componentwise."""
+    from mfsym.families.factored_attention import FactoredAttention
+
+    d, T, k = 2, 3, 2
+    V, W, X = sp.MatrixSymbol("V", k, d), sp.MatrixSymbol("Wqk", d, d), sp.MatrixSymbol("X", T, d)
+    xq = X[T - 1, :].T
+    fam = mf.families.from_expr(V * X.T * _softmax_neuron(X * W * xq, T), params={"V": (k, d), "Wqk": (d, d)},
+                                inputs={"X": (T, d)}, name="my-attention")
+    assert isinstance(fam, NeuronFamily) and isinstance(fam, BoundedFeature)
+    assert type(fam.inner_map).__name__ == "SoftmaxAttention" and list(fam.blocks) == ["V", "Wqk"]
+    ref = mf.families.attention(d=d, outputs=k, tokens=T)
+    rng = np.random.default_rng(0)
+    th, Xn, U, Vd = (rng.standard_normal((3, fam.p)), rng.standard_normal((4, T, d)),
+                     rng.standard_normal((4, k)), rng.standard_normal((3, fam.p)))
+    for a, b in [(fam.phi(th, Xn), ref.phi(th, Xn)), (fam.jacobian(th, Xn), ref.jacobian(th, Xn)),
+                 (fam.hvp_contract(th, Xn, U, Vd), ref.hvp_contract(th, Xn, U, Vd))]:
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert r"X_i Wqk x_{i,T}" in mf.derive(fam).latex()
+
+    K, Q = sp.MatrixSymbol("K", 1, d), sp.MatrixSymbol("Q", 1, d)
+    fam2 = mf.families.from_expr(V * X.T * _softmax_neuron(X * K.T * Q * xq, T),
+                                 params={"V": (k, d), "K": (1, d), "Q": (1, d)}, inputs={"X": (T, d)})
+    assert isinstance(fam2.inner_map, FactoredAttention) and fam2.inner_map.rank == 1
+    W2 = th[:, k * d:k * d + d][:, :, None] * th[:, k * d + d:][:, None, :]          # W = K^T Q
+    th_full = np.concatenate([th[:, :k * d], W2.reshape(3, -1)], axis=1)
+    np.testing.assert_allclose(fam2.phi(th, Xn), ref.phi(th_full, Xn), rtol=1e-12, atol=1e-14)
+
+    first = mf.families.from_expr(V * X.T * _softmax_neuron(X * W * X[0, :].T, T), params={"V": (k, d), "Wqk": (d, d)},
+                                  inputs={"X": (T, d)})
+    assert not isinstance(first, NeuronFamily)
+    assert first.phi(th, Xn).shape == (3, 4, k)

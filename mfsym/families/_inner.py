@@ -253,6 +253,12 @@ class InnerMap(abc.ABC):
     def _calculus(self) -> InnerCalculus:
         """The generic-dimension calculus of this map (built once, see :meth:`calculus`)."""
 
+    @classmethod
+    def candidates(cls, blocks: dict[str, tuple[int, ...]], input_shape: tuple[int, ...]) -> list["InnerMap"]:
+        """The maps of this kind with exactly these blocks (names and shapes, in order) and this input shape:
+        what :func:`~mfsym.families.from_expr` compares a user's neuron with, exactly. None by default."""
+        return []
+
     def calculus(self) -> InnerCalculus:
         """The generic-dimension calculus (:class:`~._calculus.InnerCalculus`) of this map, cached."""
         if getattr(self, "_calc", None) is None:
@@ -472,6 +478,13 @@ class SoftmaxAttention(InnerMap):
 
     def boundedness(self):
         return True, "psi = X^T softmax(.) is a convex combination of the tokens: |psi| <= max_t |x_t| for every W"
+
+    @classmethod
+    def candidates(cls, blocks, input_shape):
+        shapes = list(blocks.values())
+        if len(input_shape) == 2 and shapes == [(input_shape[1],) * 2]:
+            return [cls(input_shape[1], input_shape[0], name=next(iter(blocks)))]
+        return []
 
     def _calculus(self) -> InnerCalculus:
         r"""$\psi = X_i^\top p_i$, $p_i = \mathrm{softmax}(z_i)$, $z_i = X_i W x_{i,T}$, $D_i = \mathrm{diag}(p_i) - p_i p_i^\top$."""

@@ -10,7 +10,7 @@ import sympy as sp
 
 from .._errors import FamilyError
 from ._base import Componentwise, Family, with_capabilities
-from ._inner import NUMERIC_MODULES, U, Z, Activation, Ridge, SeparableKernel, numeric_function
+from ._inner import NUMERIC_MODULES, U, Z, Activation, InnerMap, Ridge, SeparableKernel, numeric_function
 from ._neuron import make_family
 
 
@@ -103,6 +103,8 @@ class CustomFamily(Family):
             raise FamilyError(f"expr: expected a sympy expression or Matrix, got {expr!r}") from None
         if not isinstance(expr, (sp.Expr, sp.MatrixBase)):
             raise FamilyError(f"expr: expected a sympy expression or column Matrix, got {type(expr).__name__}")
+        if isinstance(expr, sp.MatrixExpr):          # V * X.T * p written with MatrixSymbols: its entries
+            expr = sp.Matrix(expr.as_explicit())
         if isinstance(expr, sp.MatrixBase):
             expr = sp.Matrix(expr)
             if expr.shape[1] != 1:
@@ -273,7 +275,7 @@ def from_expr(expr: Any, params: dict[str, tuple[int, ...]], inputs: dict[str, t
     applies only when $\psi$ is proved bounded, which the componentwise path never does).
     """
     fam = CustomFamily(expr, params, inputs, name=name, references=references)
-    structured = recognise_ridge(fam) or recognise_kernel(fam)
+    structured = recognise_ridge(fam) or recognise_kernel(fam) or recognise_by_match(fam)
     if structured is not None:
         return structured
     fam._detect_degree()
@@ -431,3 +433,64 @@ def recognise_kernel(fam: "CustomFamily") -> Family | None:
     kernel = SeparableKernel(sp.nsimplify(profile) if profile.has(sp.Float) else profile, d, name=tn)
     return make_family(fam.name, kernel, 1, outer=outer, references=fam.references,
                        scalar_outer=fam.blocks[outer] == (), declared=fam._cw, expr=sp.srepr(fam._cw.expr))
+
+
+def _kinds(cls=InnerMap) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub] + _kinds(sub)
+    return out
+
+
+def _matrix_outer(expr: sp.Matrix, A: sp.Matrix) -> sp.Matrix | None:
+    """$\\psi$ with $\\varphi = A\\psi$ exactly and $\\psi$ free of $A$ (a ``(k, q)`` output block), or None."""
+    psi = sp.Matrix([sp.diff(expr[0], A[0, j]) for j in range(A.shape[1])])
+    if psi.free_symbols & set(A):
+        return None
+    if not all(sp.expand(e) == 0 for e in expr - A * psi):
+        return None
+    return psi
+
+
+def _same_function(a: sp.Matrix, b: sp.Matrix, symbols: list) -> bool:
+    """Exact equality of two expressions: a numeric screen at a rational point (30 digits), then ``expand``.
+    Equal values that ``expand`` cannot prove equal are not taken as a match (the neuron stays componentwise)."""
+    if a.shape != b.shape:
+        return False
+    point = {s: sp.Rational(3 * i + 1, 7 + 2 * i) * (-1) ** i for i, s in enumerate(symbols)}
+    try:
+        if any(abs(sp.N((x - y).subs(point), 30)) > 1e-25 for x, y in zip(a, b)):
+            return False
+        return all(sp.expand(x - y) == 0 for x, y in zip(a, b))
+    except (TypeError, ValueError, NotImplementedError):
+        return False
+
+
+def recognise_by_match(fam: "CustomFamily") -> Family | None:
+    """A structured family whose inner map (an :class:`InnerMap` kind offering :meth:`~InnerMap.candidates`:
+    softmax attention, factored attention, ...) is exactly the user's $\\psi$, with the output block
+    first (a ``(k, q)`` matrix) or absent; None when no kind matches."""
+    cw = fam._cw
+    if len(cw.inputs) != 1:
+        return None
+    xval = next(iter(cw.inputs.values()))
+    names = list(fam.blocks)
+    options = []
+    first = fam.blocks[names[0]]
+    if len(first) == 2 and first[0] == fam.out_dim and len(names) > 1:
+        psi = _matrix_outer(cw.expr, cw.params[names[0]])
+        if psi is not None:
+            options.append((names[0], psi, names[1:]))
+    options.append((None, cw.expr, names))
+    for outer, psi, inner in options:
+        blocks = {k: fam.blocks[k] for k in inner}
+        for kind in _kinds():
+            for cand in kind.candidates(blocks, fam.input_shape):
+                if cand.dim != psi.shape[0]:
+                    continue
+                ref = cand.componentwise({k: cw.params[k] for k in inner}, xval)
+                if _same_function(psi, ref, cw.theta + cw.x):
+                    k = fam.out_dim if outer is not None else 0
+                    return make_family(fam.name, cand, k, outer=outer or "A", references=fam.references,
+                                       declared=fam._cw, expr=sp.srepr(fam._cw.expr))
+    return None

@@ -26,6 +26,14 @@ class FactoredAttention(InnerMap):
     def boundedness(self):
         return True, "psi = X^T softmax(.) is a convex combination of the tokens: |psi| <= max_t |x_t| for every K, Q"
 
+    @classmethod
+    def candidates(cls, blocks, input_shape):
+        shapes = list(blocks.values())
+        if len(input_shape) == 2 and len(shapes) == 2 and shapes[0] == shapes[1] and len(shapes[0]) == 2 \
+                and shapes[0][1] == input_shape[1]:
+            return [cls(input_shape[1], input_shape[0], shapes[0][0], names=tuple(blocks))]
+        return []
+
     def _calculus(self) -> InnerCalculus:
         r"""Scores $z_i = X_i K^\top u_i$ with the query's code $u_i = Q x_{i,T}$; $z_i$ is bilinear in $(K, Q)$:
         $\partial z_i/\partial K = u_i^\top \otimes X_i$, $\partial z_i/\partial Q = X_i K^\top \otimes x_{i,T}^\top$ and
