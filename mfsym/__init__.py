@@ -18,6 +18,7 @@ from ._errors import MfsymError as MfsymError
 from .census import Census as Census
 from .census import census as census
 from .data import Samples as Samples
+from .dynamics import StationaryInfo as StationaryInfo
 from .dynamics import flow as flow
 from .dynamics import stationary as stationary
 from .loaders import from_state_dict as from_state_dict

@@ -7,9 +7,11 @@ $m p \\le$ :data:`DENSE_LIMIT`, where one dense Hessian is cheaper than the prod
 
 * minima: a trust-region Newton method whose subproblem is solved by truncated conjugate gradients
   (Steihaug 1983; Nocedal & Wright 2006, Algorithm 7.2) — negative curvature leads to the region's boundary;
-* saddles and any index: Newton steps on $\\nabla F = 0$ by MINRES (Paige & Saunders 1975), which on a singular
-  consistent system started at zero returns the minimum-length solution (Choi, Paige & Saunders 2011),
-  backtracked on $|\\nabla F|$, with a Levenberg-Marquardt fallback (LSQR with damping; Nocedal & Wright §10.3).
+* saddles and any index: Levenberg-Marquardt on $\\nabla F = 0$ with damping proportional to $|\\nabla F|$
+  (Fan & Yuan 2005: quadratic also at non-isolated solutions), each step by LSQR (Paige & Saunders 1982) on
+  the same products.
+* where the Hessian model of a minimum search meets negative curvature, the generalised Gauss-Newton model
+  (Schraudolph 2002) is tried too and the better trial kept.
 
 Symmetry directions (zero-mass particles, the relu rescaling $(a, w) \\to (ta, w/t)$, identical particles) are
 projected out with the sparse basis of :func:`mfsym.stability.symmetries` (time linear in $m$); a dead relu
@@ -19,8 +21,11 @@ References
 ----------
 T. Steihaug, *The conjugate gradient method and trust regions in large scale optimization*, SIAM J. Numer.
 Anal. 20 (1983). C. C. Paige & M. A. Saunders, *Solution of sparse indefinite systems of linear equations*,
-SIAM J. Numer. Anal. 12 (1975). S.-C. T. Choi, C. C. Paige & M. A. Saunders, *MINRES-QLP*, SIAM J. Sci. Comput.
-33 (2011). S. C. Eisenstat & H. F. Walker, *Choosing the forcing terms in an inexact Newton method*, SIAM J.
+SIAM J. Numer. Anal. 12 (1975); *LSQR*, ACM TOMS 8 (1982). J. Fan & Y. Yuan, *On the quadratic convergence of
+the Levenberg-Marquardt method without nonsingularity assumption*, Computing 74 (2005). D.-H. Li, M. Fukushima,
+L. Qi & N. Yamashita, *Regularized Newton methods for convex minimization problems with singular solutions*,
+Comput. Optim. Appl. 28 (2004). N. Schraudolph, *Fast curvature matrix-vector products*, Neural Comput. 14
+(2002). S. C. Eisenstat & H. F. Walker, *Choosing the forcing terms in an inexact Newton method*, SIAM J.
 Sci. Comput. 17 (1996). Nocedal & Wright, *Numerical Optimization* (2006), §4, §7.1, §10.3.
 """
 
@@ -369,7 +374,7 @@ class _Solver:
     """One run of :func:`stationary`: the iterate, its paths, the budget, the bound."""
 
     def __init__(self, obj: _Objective, target: str, tol: float, max_iter: int, dense: bool,
-                 mover: _Mover | None, max_move: float | None, bar: Any):
+                 mover: _Mover, max_move: float | None, bar: Any):
         self.obj, self.target, self.tol, self.max_iter, self.dense = obj, target, tol, max_iter, dense
         self.mover, self.max_move, self.bar = mover, max_move, bar
         self.y = obj.y0()
@@ -382,8 +387,6 @@ class _Solver:
 
     # -- helpers -----------------------------------------------------------------------------------
     def _move(self, y: FloatArray, nu: Measure) -> float:
-        if self.mover is None:
-            return 0.0
         return self.mover(y.reshape(self.obj.shape) / self.obj.root, nu.offset, live_only=True)
 
     def _operator(self):
@@ -534,7 +537,7 @@ class _Solver:
         """$s = \\arg\\min |g + H s|^2 + \\mu |s|^2$ with $\\mu = \\lambda_k h^2 |g_k|/|g_0|$ ($h$ the Hessian scale):
         the Levenberg-Marquardt method with $\\mu \\propto |\\nabla F|$, which converges quadratically also to
         non-isolated stationary points (Fan & Yuan 2005); $\\lambda_k$ follows the ratio of actual to predicted
-        decrease of $|\\nabla F|^2$. The first try of every step is the undamped Newton-MINRES step."""
+        decrease of $|\\nabla F|^2$."""
         n = self.y.size
         cap = self._cap()
         lam = 1e-8
@@ -622,8 +625,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     * ``target="minimum"``: trust-region Newton, the subproblem solved by truncated CG (Steihaug) on
       Hessian-vector products; every accepted step lowers $F$ (or, where $F$ cannot resolve the change,
       $|\\nabla F|$);
-    * ``"saddle"`` / ``"any"``: Newton-MINRES on $\\nabla F = 0$ backtracked on $|\\nabla F|$, with a
-      Levenberg-Marquardt fallback; converges to the nearby stationary point of any index. ``"saddle"`` warns
+    * ``"saddle"`` / ``"any"``: Levenberg-Marquardt on $\\nabla F = 0$ (damping $\\propto |\\nabla F|$, LSQR on
+      Hessian-vector products); converges to the nearby stationary point of any index. ``"saddle"`` warns
       when the point found shows no negative curvature.
 
     Symmetry directions are projected out with a sparse basis (see the module docstring); the particle Hessian
@@ -679,10 +682,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     n = obj.shape[0] * obj.shape[1]
     if dense is None:
         dense = n <= DENSE_LIMIT
-    mover = None
-    if max_move is not None:
-        scales, S = prob.weight_scales(mu)
-        mover = _Mover(prob, mu, scales, S)
+    scales, S = prob.weight_scales(mu)
+    mover = _Mover(prob, mu, scales, S)
     bar = progress_bar(desc="mf.stationary", enabled=progress)
     try:
         solver = _Solver(obj, target, tol, max_iter, dense, mover, max_move, bar)
@@ -702,14 +703,11 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         solver.residuals.append(prob.residual(out))
         solver.losses.append(prob.loss(out))
         solver.moves.append(0.0)
-    scales, S = prob.weight_scales(mu)
-    moves = np.array(solver.moves) if mover is not None else None
-    if moves is None:  # the path was not tracked: only the end point's displacement is measured
-        moves = np.zeros(len(solver.residuals))
-        moves[-1] = _Mover(prob, mu, scales, S)(out.particles, out.offset)
+    moves = np.array(solver.moves)
+    moves[-1] = mover(out.particles, out.offset)  # the returned point exactly (its bias profiled)
     kind = "dense Hessian" if dense else "Hessian-vector products"
-    method = ("trust-region Newton-CG (Steihaug)" if target == "minimum" else "Newton-MINRES with Levenberg-Marquardt "
-              "fallback") + f" on {kind}, symmetry directions projected out"
+    method = ("trust-region Newton-CG (Steihaug), Gauss-Newton where negative curvature" if target == "minimum"
+              else "Levenberg-Marquardt on grad F (LSQR)") + f" on {kind}, symmetry directions projected out"
     status = solver.status
     rep = StationaryInfo(status, target, tol, np.array(solver.residuals), np.array(solver.losses), moves, max_move,
                          solver.wanted, solver.iterations, obj.products, method, time.perf_counter() - start,
