@@ -14,7 +14,8 @@ $m p \\le$ :data:`DENSE_LIMIT`, where one dense Hessian is cheaper than the prod
   (Schraudolph 2002) is tried too and the better trial kept.
 
 Symmetry directions (zero-mass particles, the relu rescaling $(a, w) \\to (ta, w/t)$, identical particles) are
-projected out with the sparse basis of :func:`mfsym.stability.symmetries` (time linear in $m$); a dead relu
+projected out of the minimum search (the damping of Levenberg-Marquardt handles them for saddles) with the sparse
+basis of :func:`mfsym.stability.symmetries` (time linear in $m$); a dead relu
 neuron has zero gradient and zero Hessian rows, so a Krylov solve started at zero never moves it.
 
 References
@@ -326,6 +327,15 @@ class _Projector:
         return v - self.S @ self.solve(self.S.T @ v)
 
 
+class _Identity:
+    """No projection."""
+
+    dim = 0
+
+    def __call__(self, v: FloatArray) -> FloatArray:
+        return v
+
+
 # ---------------------------------------------------------------------------------------------- Krylov solvers
 def _steihaug(matvec, g: FloatArray, radius: float, rtol: float, maxiter: int):
     """Truncated CG for $\\min_s g^\\top s + \\frac12 s^\\top H s$, $|s| \\le$ ``radius`` (Nocedal & Wright, Alg. 7.2).
@@ -390,8 +400,10 @@ class _Solver:
         return self.mover(y.reshape(self.obj.shape) / self.obj.root, nu.offset, live_only=True)
 
     def _operator(self):
-        """The projected Hessian $P H P$ at the iterate, as a function, and the projector."""
-        proj = _Projector(self.obj, self.nu)
+        """The projected Hessian $P H P$ at the iterate, as a function, and the projector (the identity for the
+        Levenberg-Marquardt iteration, whose damping already keeps the steps along symmetry orbits short: there a
+        projection would forbid the moves along an orbit that lead to its degenerate end, e.g. $a_j \\to 0$)."""
+        proj = _Projector(self.obj, self.nu) if self.target == "minimum" else _Identity()
         self.H = None
         if self.dense:
             H = self.obj.hess(self.y)
@@ -707,7 +719,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     moves[-1] = mover(out.particles, out.offset)  # the returned point exactly (its bias profiled)
     kind = "dense Hessian" if dense else "Hessian-vector products"
     method = ("trust-region Newton-CG (Steihaug), Gauss-Newton where negative curvature" if target == "minimum"
-              else "Levenberg-Marquardt on grad F (LSQR)") + f" on {kind}, symmetry directions projected out"
+              else "Levenberg-Marquardt on grad F (LSQR)") + f" on {kind}, symmetry directions " + (
+        "projected out" if target == "minimum" else "damped")
     status = solver.status
     rep = StationaryInfo(status, target, tol, np.array(solver.residuals), np.array(solver.losses), moves, max_move,
                          solver.wanted, solver.iterations, obj.products, method, time.perf_counter() - start,
