@@ -57,7 +57,7 @@ certificate verified, the 2 dead-neuron points ``unstable`` with a proved escapi
 heavily loaded 2-core machine, 34 % of it on the added classes. Full (before the added classes): 1110
 cases, 0 false claims.
 
-Run ``python analyses/false_instability_campaign.py`` (full: ~1450 cases) or ``--quick`` (~140 cases).
+Run ``python analyses/false_instability_campaign.py`` (full: ~1480 cases) or ``--quick`` (~140 cases).
 It prints a table family x kind x verdict and the number of false claims (must be 0), and returns a dict
 from :func:`run`.
 """
