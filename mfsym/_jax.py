@@ -286,7 +286,11 @@ class JaxSampleBackend(SampleBackend):
                 out["G"].append(np.asarray(G)[:short])
             if order >= 2:
                 out["H"].append(np.asarray(self._fn["hessian"](Ts, Un, self._Xj))[:short])
-        join = lambda key: np.concatenate(out[key]) if out[key] else np.empty((0,) + {"J": (), "G": (p,), "H": (p, p)}[key])  # noqa: E731
+        empty = {"J": (0,), "G": (0, p), "H": (0, p, p)}
+
+        def join(key):
+            return np.concatenate(out[key]) if out[key] else np.empty(empty[key])
+
         return join("J"), (join("G") if order >= 1 else None), (join("H") if order >= 2 else None)
 
     def hvp(self, P, c, V, offset=None):
