@@ -25,9 +25,8 @@ import sympy as sp
 from ._backend import SampleBackend
 from ._errors import FamilyError
 from ._validate import optional_import
-from .families import NeuronFamily, Ridge, SeparableKernel, SoftmaxAttention, U, Z
+from .families import NeuronFamily, Ridge, SeparableKernel, SoftmaxAttention, U, Z, stabilize
 from .families.factored_attention import FactoredAttention
-from .families._inner import stabilize
 
 
 @functools.lru_cache(maxsize=None)

@@ -27,6 +27,7 @@ from ._inner import U as U
 from ._inner import Z as Z
 from ._inner import Activation as Activation
 from ._inner import prove_bounded as prove_bounded
+from ._inner import stabilize as stabilize
 from ._inner import InnerMap as InnerMap
 from ._inner import Ridge as Ridge
 from ._inner import SeparableKernel as SeparableKernel
