@@ -82,9 +82,10 @@ def test_near_parallel_pairs_keep_their_gradient_accuracy():
 def test_census_endpoint_is_mf_flow_endpoint(method):
     rng = np.random.default_rng(1)
     X, Y = rng.standard_normal((20, 2)), rng.standard_normal((20, 1))
-    # (problem, masses, dt, tol, steps): 150 steps of a tanh network on samples (not converged), and
-    # Safran & Shamir's problem at k = 4 run to the stopping rule
-    for prob, masses, dt, tol, steps, S in ((mf.Problem(mf.families.tanh(d=2), mf.Samples(X, Y)), None, 2.0, 1e-300, 150, 2),
+    # (problem, masses, dt, tol, steps): 50 steps of a tanh network on samples (not converged; past ~60 steps
+    # at dt = 2 this trajectory amplifies rounding chaotically, 1e-15 -> 1e-8 by step 100, whatever the
+    # kernels' summation order), and Safran & Shamir's problem at k = 4 run to the stopping rule
+    for prob, masses, dt, tol, steps, S in ((mf.Problem(mf.families.tanh(d=2), mf.Samples(X, Y)), None, 2.0, 1e-300, 50, 2),
                                             (ss18(4), np.ones(4), 0.1, 1e-4, 20000, 1)):
         c = mf.census(prob, 4, S, init="fan-in", seed=5, method=method, dt=dt, tol=tol, max_steps=steps,
                       masses=masses, check=False, progress=False)
@@ -95,7 +96,7 @@ def test_census_endpoint_is_mf_flow_endpoint(method):
             assert (c.status[i], tr.stopped) in (("converged", "velocity"), ("max-steps", "steps"))
             assert c.steps[i] == len(tr.losses) - 1
             np.testing.assert_allclose(c.endpoints[i], tr.measure.particles, atol=1e-9)
-            assert abs(c.losses[i] - tr.losses[-1]) < 1e-9  # rounding differences grow along 150 steps of dt = 2
+            assert abs(c.losses[i] - tr.losses[-1]) < 1e-9
         assert np.all(c.status == ("max-steps" if tol < 1e-100 else "converged"))
 
 
