@@ -62,6 +62,8 @@ DENSE_LIMIT = 1000
 KRYLOV_LIMIT = 300
 #: the Newton shift sigma = SHIFT h |g_k| / |g_0| (h the Hessian scale; Li, Fukushima, Qi & Yamashita 2004)
 SHIFT = 1e-4
+#: the largest relative Krylov tolerance (a loose solve gives Cauchy-like steps that the trust region cannot use)
+FORCING_MAX = 1e-2
 STATUSES = ("converged", "max-move", "max-iter", "stalled")
 _EPS = np.finfo(float).eps
 
@@ -428,7 +430,7 @@ class _Solver:
 
     def _forcing(self, gn: float) -> float:
         """Relative Krylov tolerance $\\eta_k = \\min(1/2, |g_k| / |g_0|)$ (quadratic forcing; Eisenstat & Walker 1996)."""
-        return float(np.clip(gn / max(self.g0, 1e-300), 1e-12, 0.5))
+        return float(np.clip(gn / max(self.g0, 1e-300), 1e-12, FORCING_MAX))
 
     def _accept(self, y, nu, F, g, r, move) -> None:
         self.y, self.nu, self.F, self.g, self.r = y, nu, F, g, r
