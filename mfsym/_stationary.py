@@ -656,7 +656,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     tol : float
         Stop when $\\max_{j: c_j \\ne 0}|\\nabla_\\theta J(\\theta_j)| \\le$ ``tol`` (> 0).
     max_iter : int
-        Newton steps (accepted or rejected), each one Krylov solve of at most 300 products.
+        Newton steps (accepted or rejected), each one Krylov solve of at most 300 Hessian-vector products
+        (dense: $4mp + 20$ products with the formed Hessian).
     max_move : float or None
         Bound on the displacement from ``mu`` (:func:`displacement`: per block, relative to its weight scale).
         A Newton step that would leave it ends the run with ``status="max-move"``; the point returned is the
