@@ -27,14 +27,14 @@ and near-degenerate variants of the global minimizers above:
 classes added from the failures found by adversarial review (docs/analyses.md, the campaign):
 
 * ``split`` -- one particle split into two copies with masses $0.3c$ and $0.7c$; for homogeneous families
-  also ``split-scaled``, the copies at $t\theta$ and $\theta/t$ with masses rescaled by $t^{-q}$, $t^{q}$
-  (the same $f_\mu$ by homogeneity); ``permuted`` -- the particles in another order (all still global);
+  also ``split-scaled``, the copies at $t\\theta$ and $\\theta/t$ with masses rescaled by $t^{-q}$, $t^{q}$
+  (the same $f_\\mu$ by homogeneity); ``permuted`` -- the particles in another order (all still global);
 * ``negative-masses`` -- relu with fixed outputs and every mass negative (the sign rule of the negative
   cone), teacher = student (global);
 * ``unbounded`` -- custom output-linear neurons with an unbounded feature and no homogeneity
-  ($a\,e^{w^\top x}$, $a(z + z^3)$): the general class, where no global-optimality criterion applies, so
+  ($a\\,e^{w^\\top x}$, $a(z + z^3)$): the general class, where no global-optimality criterion applies, so
   neither ``global-minimizer`` nor ``unstable`` may be claimed;
-* ``rescaled-1e+k`` -- labels and masses multiplied by $10^{\pm 4}$ (still global) and the perturbed
+* ``rescaled-1e+k`` -- labels and masses multiplied by $10^{\\pm 4}$ (still global) and the perturbed
   variant ``rescaled-perturbed``, checked with the default (absolute) ``gap_tol``;
 * ``dead-neuron`` -- NOT global: relu with fixed outputs and bias, positive (or, ``dead-neuron-neg``,
   negative) masses, live neurons inactive on the few samples of an extra teacher neuron, and one neuron dead
