@@ -12,6 +12,7 @@ tests/...`` (tests/conftest.py makes ``backend="jax"`` the default of every samp
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -163,3 +164,17 @@ def test_many_queries_run_in_padded_chunks():
     close(pj.first_variation(mu, T), pn.first_variation(mu, T), "first variation, 3 chunks")
     close(pj.velocity(mu, T), pn.velocity(mu, T), "velocity, 3 chunks")
     assert pj.velocity(mu, T[:0]).shape == (0, fam.p)
+
+
+def test_a_jax_certificate_records_its_backend_and_verifies_on_it():
+    fam = mf.families.relu(d=2)
+    data, teacher = mf.datasets.teacher_student(fam, m_teacher=2, n=40, seed=3)
+    rep = mf.check(mf.Problem(fam, data, backend="jax"), teacher)
+    cert = rep.certificate
+    assert cert["problem"]["backend"] == "jax" and mf.verify(cert) is True
+    assert "backend" not in mf.check(mf.Problem(fam, data), teacher).certificate["problem"]
+    forged = json.loads(json.dumps(cert))
+    forged["problem"]["backend"] = "numpy"          # bound by the inputs digest
+    assert mf.verify(forged) is False
+    forged["problem"]["backend"] = "cupy"
+    assert mf.verify(forged) is False

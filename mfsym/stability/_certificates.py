@@ -280,8 +280,11 @@ def problem_spec(prob, mu) -> dict:
     measure = {"particles": encode(mu.particles), "masses": encode(mu.masses)}
     if mu.offset is not None:  # the trained output bias (absent without one: older certificates unchanged)
         measure["offset"] = encode(mu.offset)
-    return {"family": family_spec(prob.family), "data": data, "loss": prob.loss_name, "reg": _hexf(prob.reg),
+    spec = {"family": family_spec(prob.family), "data": data, "loss": prob.loss_name, "reg": _hexf(prob.reg),
             "measure": measure}
+    if getattr(prob, "backend_name", "numpy") != "numpy":   # verify re-runs on the backend that checked
+        spec["backend"] = prob.backend_name
+    return spec
 
 
 def digest(spec: dict) -> str:
@@ -320,7 +323,10 @@ def rebuild(spec: Any):
             samples = GaussianTeacher(tfam, Measure(tfam, decode(tmeas.get("particles"), "problem.data.teacher.particles"),
                                                     decode(tmeas.get("masses"), "problem.data.teacher.masses")),
                                       method="closed")
-        prob = Problem(fam, samples, loss=spec["loss"], reg=_unhex(spec["reg"], "problem.reg"))
+        backend = spec.get("backend", "numpy")
+        if backend not in ("numpy", "jax"):
+            raise CertificateError(f"problem.backend: expected 'numpy' or 'jax', got {str(backend)[:40]!r}")
+        prob = Problem(fam, samples, loss=spec["loss"], reg=_unhex(spec["reg"], "problem.reg"), backend=backend)
         meas = spec["measure"]
         if not isinstance(meas, dict):
             raise CertificateError("problem.measure: expected a dict with 'particles' and 'masses'")
