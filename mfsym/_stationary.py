@@ -60,6 +60,8 @@ TARGETS = ("minimum", "saddle", "any")
 DENSE_LIMIT = 1000
 #: Krylov iterations per Newton step (each one Hessian-vector product)
 KRYLOV_LIMIT = 300
+#: below this size (m p), a minimum search that stalls is finished by the dense fallback (:func:`_dense_polish`)
+FALLBACK_LIMIT = 3000
 #: the Newton shift sigma = SHIFT h |g_k| / |g_0| (h the Hessian scale; Li, Fukushima, Qi & Yamashita 2004)
 SHIFT = 1e-4
 #: the largest relative Krylov tolerance (a loose solve gives Cauchy-like steps that the trust region cannot use)
@@ -644,7 +646,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
       when the point found shows no negative curvature.
 
     Symmetry directions are projected out with a sparse basis (see the module docstring); the particle Hessian
-    is formed only when $m p \\le$ :data:`DENSE_LIMIT` (1000). Non-convergence is not an error: a
+    is formed only when $m p \\le$ :data:`DENSE_LIMIT` (1000); a minimum search that stalls with
+    $m p \\le$ :data:`FALLBACK_LIMIT` (3000) is finished by :func:`_dense_polish`. Non-convergence is not an error: a
     ``RuntimeWarning`` is issued and the best point found is returned.
 
     Parameters
@@ -707,6 +710,24 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         else:
             solver.any_index()
         lam = solver.bottom_curvature() if target == "saddle" and solver.status == "converged" else None
+        if (target == "minimum" and solver.status == "stalled" and n <= FALLBACK_LIMIT
+                and (dense is not False)):
+            # from the given point first (the Krylov path may have walked onto a kink it cannot leave), then
+            # from where it stalled; the best point inside the bound is kept
+            for y in (_dense_polish(obj, obj.y0(), tol, max_iter), _dense_polish(obj, solver.y, tol, max_iter)):
+                r = obj.residual(y)
+                nu_y = obj.full(y)
+                move = mover(nu_y.particles, nu_y.offset)
+                if r < solver.r and (max_move is None or move <= max_move):
+                    break
+            if r < solver.r and (max_move is None or move <= max_move):
+                solver.residuals.append(r)
+                solver.losses.append(obj.fun(y))
+                solver.moves.append(move)
+                solver.y, solver.r = y, r
+                solver.fallback = True
+                if r <= tol:
+                    solver.status = "converged"
     finally:
         bar.close()
     # the path starts at the measure as given (its bias not yet profiled); without an accepted step it is returned
@@ -721,9 +742,10 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     moves = np.array(solver.moves)
     moves[-1] = mover(out.particles, out.offset)  # the returned point exactly (its bias profiled)
     kind = "dense Hessian" if dense else "Hessian-vector products"
+    fallback = "; then the dense fallback (trust-exact, saddle-free Newton)" if getattr(solver, "fallback", False) else ""
     method = ("trust-region Newton-CG (Steihaug), Gauss-Newton where negative curvature" if target == "minimum"
               else "Levenberg-Marquardt on grad F (LSQR)") + f" on {kind}, symmetry directions " + (
-        "projected out" if target == "minimum" else "damped")
+        "projected out" if target == "minimum" else "damped") + fallback
     status = solver.status
     rep = StationaryInfo(status, target, tol, np.array(solver.residuals), np.array(solver.losses), moves, max_move,
                          solver.wanted, solver.iterations, obj.products, method, time.perf_counter() - start,
@@ -736,6 +758,45 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         warnings.warn(f"stationary: target='saddle' converged to a stationary point without negative curvature "
                       f"(smallest Hessian eigenvalue {lam:.3g}); it may be a minimum.", RuntimeWarning, stacklevel=2)
     return (out, rep) if info else out
+
+
+def _dense_polish(obj: _Objective, y: FloatArray, tol: float, max_iter: int) -> FloatArray:
+    """The dense fallback for a minimum search that stalled (small problems): scipy's ``trust-exact`` on the
+    formed Hessian, then damped saddle-free Newton steps $\\delta = -\\sum_i v_i (v_i^\\top g)/(|\\lambda_i| + \\nu)$
+    on its eigen-decomposition (a symmetry, $|\\lambda_i| \\ll \\nu$, gets a negligible step), each accepted only
+    when it lowers both $|\\nabla F|$ and $F$. It gets through kinks of piecewise-linear neurons where the
+    Krylov trust region stalls."""
+    import scipy.optimize as spo
+
+    gtol = tol * float(np.sqrt(np.sum(np.abs(obj.c))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (RuntimeWarning, spo.OptimizeWarning))
+        try:
+            res = spo.minimize(obj.fun, y, jac=obj.grad, hess=obj.hess, method="trust-exact",
+                               options={"gtol": gtol, "maxiter": 20 * max_iter})
+            if np.all(np.isfinite(res.x)) and obj.fun(res.x) <= obj.fun(y):
+                y = res.x
+        except (ValueError, np.linalg.LinAlgError) as exc:   # NaN in the subproblem near singular minima
+            logger.debug("stationary fallback: trust-exact failed (%s)", exc)
+    g, r, F, nu_rel = obj.grad(y), obj.residual(y), obj.fun(y), 1e-10
+    for _ in range(max_iter):
+        if r <= tol:
+            break
+        lam, V = np.linalg.eigh(obj.hess(y))
+        scale, Vg, gn = max(float(np.max(np.abs(lam))), 1e-300), V.T @ g, np.linalg.norm(g)
+        for _ in range(40):
+            y_new = y - V @ (Vg / (np.abs(lam) + nu_rel * scale))
+            if np.all(np.isfinite(y_new)):
+                g_new, F_new = obj.grad(y_new), obj.fun(y_new)
+                if np.linalg.norm(g_new) < gn and F_new <= F + 1e-12 * max(1.0, abs(F)):
+                    break
+            nu_rel = max(nu_rel, 1e-14) * 4.0
+        else:
+            break
+        nu_rel /= 8.0
+        y, g, F = y_new, g_new, F_new
+        r = obj.residual(y)
+    return y
 
 
 def _message(status: str, solver: _Solver, move: float, max_move: float | None, tol: float, target: str) -> str:

@@ -241,3 +241,17 @@ def test_bad_arguments(relu2, kwargs):
     prob, mu = relu2
     with pytest.raises(mf.MfsymError, match=next(iter(kwargs))):
         mf.stationary(prob, mu, **kwargs)
+
+
+def test_a_minimum_search_that_stalls_at_a_relu_kink_is_finished_by_the_dense_fallback():
+    # a relu flow endpoint where the Krylov trust region stalls at 4e-7 (a sample on a kink); the dense
+    # trust-exact + saddle-free Newton fallback reaches the zero-loss point
+    fam = mf.families.relu(d=2)
+    data, _ = mf.datasets.teacher_student(fam, m_teacher=3, n=40, seed=1)
+    prob = mf.Problem(fam, data)
+    traj = mf.flow(prob, mf.Measure(fam, fam.random_particles(6, seed=2), np.full(6, 1 / 6)), steps=100, dt=0.5)
+    mu, info = mf.stationary(prob, traj.measure, info=True)
+    assert info.status == "converged" and prob.residual(mu) <= 1e-10
+    assert "dense fallback" in info.method
+    with pytest.warns(RuntimeWarning, match="stalled|max-move"):
+        mf.stationary(prob, traj.measure, max_move=0.05)      # the fallback never leaves the bound
