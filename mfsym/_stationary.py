@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
@@ -47,7 +46,7 @@ from ._errors import DataError, MeasureError
 from ._progress import progress as progress_bar
 from ._types import FloatArray
 from ._backend import Backend, SampleBackend, _chunks
-from ._validate import positive_int
+from ._validate import bool_arg, positive_float, positive_int
 from .measure import Measure
 from .problem import Problem
 
@@ -164,24 +163,6 @@ class StationaryInfo:
 
 
 # ---------------------------------------------------------------------------------------------- validation
-def _positive_float(value: Any, name: str) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if ok:
-        value = float(value)
-        ok = bool(np.isfinite(value) and value > 0)
-    if not ok:
-        raise MeasureError(f"{name}: expected a finite number > 0, got {value!r}")
-    return value
-
-
-def _flag(value: Any, name: str, allow_none: bool = False) -> bool | None:
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, (bool, np.bool_)):
-        raise MeasureError(f"{name}: expected True or False{' or None' if allow_none else ''}, got {value!r}")
-    return bool(value)
-
-
 # ---------------------------------------------------------------------------------------------- displacement
 def displacement(prob: Problem, before: Measure, after: Measure) -> float:
     """$\\max_{j: c_j \\ne 0,\\,B} |\\Delta\\theta_{j,B}| / s_B$ (and $|\\Delta\\beta| / S$): the move of ``after`` from
@@ -683,12 +664,12 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     mu = prob._measure(mu)
     if not isinstance(target, str) or target not in TARGETS:
         raise MeasureError(f"target: expected one of {TARGETS}, got {target!r}")
-    tol = _positive_float(tol, "tol")
+    tol = positive_float(tol, "tol", MeasureError)
     max_iter = positive_int(max_iter, "max_iter", MeasureError)
-    max_move = None if max_move is None else _positive_float(max_move, "max_move")
-    dense = _flag(dense, "dense", allow_none=True)
-    progress = _flag(progress, "progress", allow_none=True)
-    info = _flag(info, "info")
+    max_move = None if max_move is None else positive_float(max_move, "max_move", MeasureError)
+    dense = bool_arg(dense, "dense", MeasureError, allow_none=True)
+    progress = bool_arg(progress, "progress", MeasureError, allow_none=True)
+    info = bool_arg(info, "info", MeasureError)
     start = time.perf_counter()
     if not (mu.masses != 0).any():
         out = mu.copy()

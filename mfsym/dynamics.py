@@ -22,7 +22,7 @@ from ._jax import JaxSampleBackend  # the class only: jax itself is imported whe
 from ._progress import progress as progress_bar
 from ._stationary import StationaryInfo, stationary
 from ._types import FloatArray
-from ._validate import positive_int
+from ._validate import bool_arg, positive_float, positive_int
 from .measure import Measure
 from .problem import Problem
 
@@ -89,24 +89,6 @@ def _problem(prob: Any) -> Problem:
     return prob
 
 
-def _positive_float(value: Any, name: str, allow_zero: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if ok:
-        value = float(value)
-        ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise MeasureError(f"{name}: expected a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return value
-
-
-def _flag(value: Any, name: str, allow_none: bool = False) -> bool | None:
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, (bool, np.bool_)):
-        raise MeasureError(f"{name}: expected True or False{' or None' if allow_none else ''}, got {value!r}")
-    return bool(value)
-
-
 # ---------------------------------------------------------------------------------------------- flow
 def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: bool = True, tol: float = 0.0,
          record_every: int | None = None, min_dt: float | None = None, progress: bool | None = None) -> Trajectory:
@@ -160,12 +142,12 @@ def flow(prob: Problem, mu: Measure, steps: int, dt: float = 0.1, *, adaptive: b
     prob = _problem(prob)
     mu = prob._measure(mu)
     steps = positive_int(steps, "steps", MeasureError)
-    dt = _positive_float(dt, "dt")
-    adaptive = _flag(adaptive, "adaptive")
-    tol = _positive_float(tol, "tol", allow_zero=True)
+    dt = positive_float(dt, "dt", MeasureError)
+    adaptive = bool_arg(adaptive, "adaptive", MeasureError)
+    tol = positive_float(tol, "tol", MeasureError, allow_zero=True)
     record_every = None if record_every is None else positive_int(record_every, "record_every", MeasureError)
-    min_dt = dt * 2.0**-40 if min_dt is None else _positive_float(min_dt, "min_dt")
-    progress = _flag(progress, "progress", allow_none=True)
+    min_dt = dt * 2.0**-40 if min_dt is None else positive_float(min_dt, "min_dt", MeasureError)
+    progress = bool_arg(progress, "progress", MeasureError, allow_none=True)
 
     c = mu.masses
     sign = np.where(c < 0, -1.0, 1.0)[:, None]
