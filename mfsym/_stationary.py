@@ -65,6 +65,22 @@ FALLBACK_LIMIT = 3000
 SHIFT = 1e-4
 #: the largest relative Krylov tolerance (a loose solve gives Cauchy-like steps that the trust region cannot use)
 FORCING_MAX = 1e-2
+#: the Gauss-Newton phase forms the Jacobian of the fitted values when it has at most this many entries
+#: ($n k \times m p$; 8 bytes each) ...
+GN_LIMIT = 3 * 10**7
+#: ... and $\min(n k, m p)$ is at most this (its Gram matrix is eigendecomposed once per step); above either,
+#: the Gauss-Newton steps are LSQR solves on jvp/vjp products
+GN_GRAM_LIMIT = 3000
+#: the Gauss-Newton phase hands over to Newton when $F$ fell by less than 10% over its last 5 steps (a minimum of
+#: nonzero loss, to which Gauss-Newton converges only linearly)
+GN_SLOW = (5, 0.9)
+#: a Gauss-Newton step is accepted when F falls by this fraction of the decrease its model predicts; after
+#: GN_FAILS rejections in a row the Newton trust region takes over
+GN_ACCEPT, GN_FAILS = 1e-4, 30
+#: LSQR iterations per matrix-free Gauss-Newton step (each one jvp and one vjp over the particles)
+GN_KRYLOV = 500
+#: Gram eigenvalues below GRAM_CUT max(n k, m p) eps lambda_max are rounding and get no Gauss-Newton step
+GRAM_CUT = 100.0
 STATUSES = ("converged", "max-move", "max-iter", "stalled")
 _EPS = np.finfo(float).eps
 
@@ -93,7 +109,8 @@ class StationaryInfo:
     iterations : int
         Accepted and rejected Newton steps.
     products : int
-        Hessian-vector products (dense: matrix-vector products with the formed Hessian).
+        Hessian-vector products (dense: matrix-vector products with the formed Hessian), and the jvp and vjp
+        products of a matrix-free Gauss-Newton phase (none when it forms the Jacobian).
     method : str
     seconds : float
     message : str
@@ -279,6 +296,65 @@ class _Objective:
             out = out + prob.reg * c[:, None] * (v.reshape(self.shape) / self.root)
         return (out / self.root).ravel()
 
+    def fit_size(self) -> tuple[int, int] | None:
+        """$(n k, m p)$, the shape of the fitted values' Jacobian, when the Gauss-Newton phase applies (sample data,
+        the square loss, no regulariser: a stationary point of $F$ where that Jacobian has full row rank is a
+        zero of the residuals); None otherwise."""
+        prob = self.prob
+        if not isinstance(prob.backend, SampleBackend) or prob.loss_name != "square" or prob.reg:
+            return None
+        return prob.backend.n * prob.family.out_dim, self.shape[0] * self.shape[1]
+
+    def fit_system(self, nu: Measure) -> tuple[FloatArray, FloatArray]:
+        """The residuals $e = f_\\nu(x_i) - y_i$ ``(n k,)`` and their Jacobian in $y$, $\\partial e_{ia} / \\partial
+        y_{jb} = \\mathrm{sign}(c_j)\\sqrt{|c_j|}\\,\\partial\\varphi_a(\\theta_j; x_i) / \\partial\\theta_{jb}$ ``(n k, m p)``,
+        so that $F = |e|^2 / 2n$ and $\\nabla_y F = A^\\top e / n$. With an output bias (profiled) both have their
+        sample mean removed: $e \\to \\Pi e$, $A \\to \\Pi A$, the residuals of $\\min_\\beta F$."""
+        backend, fam = self.prob.backend, self.prob.family
+        m, p = self.shape
+        n, k = backend.n, fam.out_dim
+        A = np.empty((n, k, m, p))
+        w = np.sign(self.c) * self.root[:, 0]
+        for s in _chunks(m, backend._per_row * p):
+            A[:, :, s, :] = np.transpose(fam.jacobian(nu.particles[s], backend.X), (1, 2, 0, 3)) * w[s, None]
+        e = backend.residual(nu.particles, nu.masses, nu.offset)
+        if nu.offset is not None:
+            A -= A.mean(axis=0, keepdims=True)
+            e = e - e.mean(axis=0, keepdims=True)
+        return A.reshape(n * k, m * p), e.ravel()
+
+    def fit_operator(self, nu: Measure) -> tuple[spla.LinearOperator, FloatArray]:
+        """:meth:`fit_system` matrix-free: $A$ as a LinearOperator (a product $A v$ is a jvp over the particles,
+        $A^\\top u$ a vjp; each one pass, no Jacobian stored) and the residuals $e$."""
+        backend, fam = self.prob.backend, self.prob.family
+        m, p = self.shape
+        n, k = backend.n, fam.out_dim
+        w = (np.sign(self.c) * self.root[:, 0])[:, None]
+        P, X, centred = nu.particles, backend.X, nu.offset is not None
+
+        def matvec(v):
+            self.products += 1
+            V = w * np.asarray(v).reshape(m, p)
+            out = np.zeros((n, k))
+            for s in _chunks(m, backend._per_row):
+                out += np.einsum("qnk->nk", fam.jvp(P[s], X, V[s]))
+            return (out - out.mean(axis=0) if centred else out).ravel()
+
+        def rmatvec(u):
+            self.products += 1
+            U = np.asarray(u).reshape(n, k)
+            U = U - U.mean(axis=0) if centred else U
+            out = np.empty((m, p))
+            for s in _chunks(m, backend._per_row):
+                out[s] = fam.vjp(P[s], X, U)
+            return (w * out).ravel()
+
+        e = backend.residual(nu.particles, nu.masses, nu.offset)
+        if centred:
+            e = e - e.mean(axis=0, keepdims=True)
+        op = spla.LinearOperator((n * k, m * p), matvec=matvec, rmatvec=rmatvec, dtype=float)
+        return op, e.ravel()
+
     def hessp(self, y: FloatArray, v: FloatArray, nu: Measure | None = None) -> FloatArray:
         self.products += 1
         V = v.reshape(self.shape) / self.root
@@ -356,6 +432,20 @@ def _steihaug(matvec, g: FloatArray, radius: float, rtol: float, maxiter: int):
     return s, Hs, "interior"
 
 
+def _min_norm_step(A: FloatArray, e: FloatArray) -> FloatArray:
+    """The Gauss-Newton step $s = -A^+ e$: the shortest $s$ minimising $|e + A s|$, through the eigendecomposition
+    of the smaller Gram matrix ($A A^\\top$ when $A$ is wide, then $s = -A^\\top (A A^\\top)^{-1} e$; else $A^\\top A$),
+    the eigenvalues below $c\\,\\max(A.\\mathrm{shape})\\,\\epsilon\\,\\lambda_{\\max}$ ($c$ = :data:`GRAM_CUT`, above the Gram
+    matrix's rounding level) dropped, so that directions lost in rounding get no step."""
+    N, M = A.shape
+    w, U = np.linalg.eigh(A @ A.T if N <= M else A.T @ A)
+    keep = w > GRAM_CUT * max(N, M) * _EPS * max(float(w[-1]), 1e-300)
+    w, U = w[keep], U[:, keep]
+    if N <= M:
+        return -(A.T @ (U @ ((U.T @ e) / w)))
+    return -(U @ ((U.T @ (A.T @ e)) / w))
+
+
 def _to_boundary(s: FloatArray, d: FloatArray, radius: float) -> float:
     """$\\tau \\ge 0$ with $|s + \\tau d| = $ ``radius``."""
     a, b, c = float(d @ d), 2.0 * float(s @ d), float(s @ s) - radius**2
@@ -369,8 +459,10 @@ class _Solver:
     """One run of :func:`stationary`: the iterate, its paths, the budget, the bound."""
 
     def __init__(self, obj: _Objective, target: str, tol: float, max_iter: int, dense: bool,
-                 mover: _Mover, max_move: float | None, bar: Any):
+                 mover: _Mover, max_move: float | None, bar: Any, gauss_newton: bool = False):
         self.obj, self.target, self.tol, self.max_iter, self.dense = obj, target, tol, max_iter, dense
+        self.gauss_newton, self.gn_steps, self.newton_iterations = gauss_newton, 0, 0
+        self.dense_fit = True  # the Gauss-Newton phase forms the Jacobian of the fitted values (else LSQR)
         self.mover, self.max_move, self.bar = mover, max_move, bar
         self.y = obj.y0()
         self.nu, self.F, self.g, self.r = obj.fun_grad(self.y)
@@ -442,6 +534,10 @@ class _Solver:
         the negative curvature is the $O(|r|)$ residual term, and the Gauss-Newton step (Levenberg-Marquardt)
         converges quadratically to the zero-residual manifold, while at a strict minimum of nonzero loss the
         Newton model has no negative curvature and Newton's step is taken."""
+        if self.gauss_newton:
+            self.fit_phase()
+            if self.status is not None:
+                return
         radius = max(0.5 * float(np.linalg.norm(self.y)), 1e-3)
         cap = self._cap()
         fails = 0
@@ -469,6 +565,7 @@ class _Solver:
                 models.append(lambda v: proj(self.obj.ggnp(self.nu, proj(v))) + sigma * v)
             while True:
                 self.iterations += 1
+                self.newton_iterations += 1
                 best = None
                 for k, model in enumerate(models):
                     s, Hs, how = _steihaug(model, g, radius, eta, cap)
@@ -508,7 +605,75 @@ class _Solver:
                     self.status = "max-iter"
                     return
 
-    def _judge(self, s: FloatArray, pred: float, how: str, radius: float) -> dict:
+    def fit_phase(self) -> None:
+        """Gauss-Newton on the fitted values (square loss, sample data): $s = -A^+ e$, the minimum-norm solution of
+        the linearised residuals $e + A s = 0$ (:meth:`_Objective.fit_system` and :func:`_min_norm_step`, or
+        matrix-free :meth:`_Objective.fit_operator` and LSQR), shortened to a trust radius (at most half of $|y|$;
+        halved on a rejection, never shrunk on a success) and accepted when it lowers $F$ inside the bound.
+
+        Where the fitted values can be matched ($A$ of full row rank, $n k < m p$: the over-parameterised case),
+        the stationary points nearby are zeros of $e$ and this is Newton's method for an underdetermined system:
+        quadratic convergence to the zero-loss manifold, at any degeneracy of the Hessian there (its null space is
+        the manifold's tangent space, which the minimum-norm step never enters; Ben-Israel 1966), and through the
+        kinks of piecewise-smooth neurons (the semismooth Newton method, Qi & Sun 1993: $A$ is an element of the
+        generalised Jacobian). A damped step would be slow there: the Hessian eigenvalues along the residuals run
+        down to $10^{-10}$ of the largest. Where it cannot ($F$ falls by less than 10 % over 5 steps: a minimum of
+        nonzero loss) or no length lowers $F$, the run goes on with the trust-region Newton method."""
+        obj = self.obj
+        history = [self.F]
+        radius = top = max(0.5 * float(np.linalg.norm(self.y)), 1e-3)  # no step longer than half the point
+        n, e0 = self.obj.prob.backend.n, None
+        while self.status is None:
+            if self.r <= self.tol:
+                self.status = "converged"
+                return
+            if self.iterations >= self.max_iter:
+                self.status = "max-iter"
+                return
+            if self.dense_fit:
+                A, e = obj.fit_system(self.nu)
+                s = _min_norm_step(A, e)
+                As = A @ s
+                del A
+            else:
+                op, e = obj.fit_operator(self.nu)
+                e0 = float(np.linalg.norm(e)) if e0 is None else e0
+                eta = float(np.clip(np.linalg.norm(e) / max(e0, 1e-300), 1e-12, FORCING_MAX))
+                # from 0: the minimum-norm solution; stopped on |e + A s| <= eta |e| (btol), not on |A^T(e + A s)|
+                # (atol: met early where e lies along the small singular values of A, which the step must resolve)
+                s = spla.lsqr(op, -e, atol=1e-14, btol=eta, iter_lim=GN_KRYLOV)[0]
+                As = op.matvec(s)
+            sn = float(np.linalg.norm(s))
+            for fails in range(GN_FAILS):
+                self.iterations += 1
+                t = min(1.0, radius / sn) if sn > 0 else 0.0
+                pred = (float(e @ e) - float(np.sum((e + t * As) ** 2))) / (2 * n)
+                cand = self._judge(t * s, pred, "boundary" if t < 1 else "interior", radius, accept=GN_ACCEPT)
+                logger.debug("stationary: Gauss-Newton step |s| %.3g (length %.3g, radius %.3g), rho %.3g, loss %.3g",
+                             sn, t, radius, cand["rho"], cand["F"])
+                if cand["ok"]:  # never shrunk on success: the kinks of a relu keep rho near 0.3 at any length
+                    if cand["rho"] > 0.25 and t < 1:
+                        radius = min(4.0 * radius, top)
+                    self._accept(*cand["trial"])
+                    self.gn_steps += 1
+                    break
+                if cand["far"]:
+                    self.wanted = cand["move"]
+                radius = 0.5 * t * sn
+                if self.iterations >= self.max_iter or radius <= 1e-15 * max(1.0, float(np.linalg.norm(self.y))):
+                    break
+            else:
+                fails = GN_FAILS
+            if fails == GN_FAILS or not cand["ok"]:  # no Gauss-Newton step lowers F: the Newton trust region takes over
+                logger.debug("stationary: no Gauss-Newton step lowers the loss; to Newton")
+                return
+            history.append(self.F)
+            k, factor = GN_SLOW
+            if len(history) > k and history[-1] > factor * history[-1 - k]:
+                logger.debug("stationary: Gauss-Newton converges slowly (a minimum of nonzero loss); to Newton")
+                return
+
+    def _judge(self, s: FloatArray, pred: float, how: str, radius: float, accept: float = 1e-4) -> dict:
         """Evaluate a trust-region trial: its ratio of actual to predicted decrease and whether it is acceptable.
         Where $F$ cannot resolve the predicted decrease (near convergence), a lower $|\\nabla F|$ decides."""
         out = {"ok": False, "rho": float("nan"), "F": np.inf, "how": how, "norm": float(np.linalg.norm(s)),
@@ -523,7 +688,7 @@ class _Solver:
         noise = 1e3 * _EPS * max(abs(self.F), abs(F), 1e-300)
         if pred > noise:
             out["rho"] = (self.F - F) / pred
-            out["ok"] = out["rho"] > 1e-4
+            out["ok"] = out["rho"] > accept
         else:
             out["rho"] = 1.0
             out["ok"] = F <= self.F + noise and np.linalg.norm(gt) < np.linalg.norm(self.g)
@@ -611,17 +776,19 @@ class _Solver:
 
 # ---------------------------------------------------------------------------------------------- the public entry
 def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: float = 1e-10, max_iter: int = 500,
-               max_move: float | None = None, dense: bool | None = None, progress: bool | None = None,
-               info: bool = False) -> Measure | tuple[Measure, StationaryInfo]:
+               max_move: float | None = None, dense: bool | None = None, gauss_newton: bool | None = None,
+               progress: bool | None = None, info: bool = False) -> Measure | tuple[Measure, StationaryInfo]:
     """Refine ``mu`` to a stationary point: $\\nabla_\\theta J_\\mu(\\theta_j) = 0$ for every $c_j \\ne 0$.
 
     Masses are kept; particles with $c_j = 0$ do not enter $F$ and are returned unchanged; an output bias
     (``mu.offset``) is optimised with the particles (profiled: it is always at its optimum given them). The
     particles move in the mass-weighted coordinates $y_j = \\sqrt{|c_j|}\\theta_j$ (the metric of :func:`flow`):
 
-    * ``target="minimum"``: trust-region Newton, the subproblem solved by truncated CG (Steihaug) on
-      Hessian-vector products; every accepted step lowers $F$ (or, where $F$ cannot resolve the change,
-      $|\\nabla F|$);
+    * ``target="minimum"``: with sample data, the square loss and $n k \\le m p$, first Gauss-Newton on the fitted values
+      (minimum-norm steps $-A^+ e$ on the residuals' Jacobian: quadratic convergence to a zero-loss minimum of an
+      over-parameterised net, whose Hessian is singular there); where that converges slowly (a minimum of
+      nonzero loss), trust-region Newton, the subproblem solved by truncated CG (Steihaug) on Hessian-vector
+      products; every accepted step lowers $F$ (or, where $F$ cannot resolve the change, $|\\nabla F|$);
     * ``"saddle"`` / ``"any"``: Levenberg-Marquardt on $\\nabla F = 0$ (damping $\\propto |\\nabla F|$, LSQR on
       Hessian-vector products); converges to the nearby stationary point of any index. ``"saddle"`` warns
       when the point found shows no negative curvature.
@@ -647,7 +814,16 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         A Newton step that would leave it ends the run with ``status="max-move"``; the point returned is the
         last one inside the bound, and ``info.wanted_move`` says how far the step would have gone.
     dense : bool or None
-        Form the particle Hessian (default: when $m p \\le 1000$).
+        Form the particle Hessian (default: when $m p \\le 1000$) and, in the Gauss-Newton phase, the Jacobian of
+        the fitted values (default: see ``gauss_newton``; False: LSQR on jvp/vjp products).
+    gauss_newton : bool or None
+        The Gauss-Newton phase of a minimum search (on the $n k \\times m p$ Jacobian of the fitted values).
+        None (default): when it applies (sample data, square loss, ``reg = 0``), the net is over-parameterised
+        (no more fitted values $n k$ than parameters $m p$: the stationary points nearby are then zeros of the
+        residuals); the Jacobian is formed when it has at most :data:`GN_LIMIT` entries and
+        $\\min(n k, m p) \\le$ :data:`GN_GRAM_LIMIT`, else each step is an LSQR solve on jvp/vjp products;
+        True: also with more fitted values than parameters (the least-squares Gauss-Newton step); False: Newton
+        only.
     progress : bool or None
         A progress report, one update per Newton step with the residual, loss and displacement; None: only on
         a terminal or in a notebook.
@@ -670,6 +846,9 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     dense = bool_arg(dense, "dense", MeasureError, allow_none=True)
     progress = bool_arg(progress, "progress", MeasureError, allow_none=True)
     info = bool_arg(info, "info", MeasureError)
+    gauss_newton = bool_arg(gauss_newton, "gauss_newton", MeasureError, allow_none=True)
+    if gauss_newton and target != "minimum":
+        raise MeasureError(f"gauss_newton: the Gauss-Newton phase is part of a minimum search, not target={target!r}")
     start = time.perf_counter()
     if not (mu.masses != 0).any():
         out = mu.copy()
@@ -679,13 +858,24 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         return (out, rep) if info else out
     obj = _Objective(prob, mu)
     n = obj.shape[0] * obj.shape[1]
+    dense_arg = dense
     if dense is None:
         dense = n <= DENSE_LIMIT
+    fit = obj.fit_size()
+    if gauss_newton and fit is None:
+        raise MeasureError("gauss_newton: the Gauss-Newton phase needs sample data, the square loss and reg = 0; "
+                           f"this problem has {type(prob.data).__name__} data, loss {prob.loss_name!r}, reg {prob.reg}")
+    if gauss_newton is None:
+        gauss_newton = target == "minimum" and fit is not None and fit[0] <= fit[1]
+    # the Jacobian of the fitted values is formed below a size (dense=True/False forces either way), as the Hessian
+    dense_fit = bool(fit) and (dense_arg if dense_arg is not None else
+                               (fit[0] * fit[1] <= GN_LIMIT and min(fit) <= GN_GRAM_LIMIT))
     scales, S = prob.weight_scales(mu)
     mover = _Mover(prob, mu, scales, S)
     bar = progress_bar(desc="mf.stationary", enabled=progress)
     try:
-        solver = _Solver(obj, target, tol, max_iter, dense, mover, max_move, bar)
+        solver = _Solver(obj, target, tol, max_iter, dense, mover, max_move, bar, gauss_newton)
+        solver.dense_fit = dense_fit
         if target == "minimum":
             solver.minimum()
         else:
@@ -724,9 +914,16 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     moves[-1] = mover(out.particles, out.offset)  # the returned point exactly (its bias profiled)
     kind = "dense Hessian" if dense else "Hessian-vector products"
     fallback = "; then the dense fallback (trust-exact, saddle-free Newton)" if getattr(solver, "fallback", False) else ""
-    method = ("trust-region Newton-CG (Steihaug), Gauss-Newton where negative curvature" if target == "minimum"
-              else "Levenberg-Marquardt on grad F (LSQR)") + f" on {kind}, symmetry directions " + (
-        "projected out" if target == "minimum" else "damped") + fallback
+    parts = []
+    if solver.gauss_newton:
+        parts.append(f"Gauss-Newton on the fitted values (minimum-norm steps {'from the formed Jacobian' if dense_fit else 'by LSQR on jvp/vjp'}, "
+                     f"{solver.gn_steps} accepted)")
+    if target != "minimum":
+        parts.append(f"Levenberg-Marquardt on grad F (LSQR) on {kind}, symmetry directions damped")
+    elif solver.newton_iterations or not solver.gauss_newton:
+        parts.append(f"trust-region Newton-CG (Steihaug), Gauss-Newton where negative curvature, on {kind}, "
+                     "symmetry directions projected out")
+    method = "; then ".join(parts) + fallback
     status = solver.status
     rep = StationaryInfo(status, target, tol, np.array(solver.residuals), np.array(solver.losses), moves, max_move,
                          solver.wanted, solver.iterations, obj.products, method, time.perf_counter() - start,

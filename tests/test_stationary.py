@@ -129,9 +129,9 @@ def test_relu_rescaling_converges_in_both_modes_to_the_same_point(relu2):
     prob, mu = relu2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        near = mf.stationary(prob, mu, tol=1e-6)  # a start close to a minimum, then polish in both modes
-        a, ia = mf.stationary(prob, near, tol=1e-11, dense=True, info=True)
-        b, ib = mf.stationary(prob, near, tol=1e-11, dense=False, info=True)
+        near = mf.stationary(prob, mu, tol=1e-6, gauss_newton=False)  # close to a minimum; polish in both modes
+        a, ia = mf.stationary(prob, near, tol=1e-11, dense=True, gauss_newton=False, info=True)
+        b, ib = mf.stationary(prob, near, tol=1e-11, dense=False, gauss_newton=False, info=True)
     for out, info in ((a, ia), (b, ib)):
         assert prob.residual(out) <= 1e-11 and info.converged and info.residual == pytest.approx(prob.residual(out))
         assert info.residuals[0] == pytest.approx(prob.residual(near), rel=1e-12)
@@ -154,11 +154,17 @@ def test_flow_endpoints_reach_a_tight_residual_matrix_free(family):
         data, _ = mf.datasets.teacher_student(fam, m_teacher=2, n=40, seed=1)
     prob = mf.Problem(fam, data)
     mu = mf.flow(prob, mf.Measure(fam, fam.random_particles(3, seed=2)), steps=300, dt=1.0).measure
-    out, info = mf.stationary(prob, mu, tol=1e-10, dense=False, info=True)
-    assert info.status == "converged" and prob.residual(out) <= 1e-10
-    assert info.loss <= info.loss_start and info.loss_change == pytest.approx(info.loss - info.loss_start)
-    assert info.displacement == pytest.approx(_displacement(prob, mu, out), rel=1e-9)
-    assert "Hessian-vector products" in info.method
+    for gauss_newton in (False, True):
+        out, info = mf.stationary(prob, mu, tol=1e-10, dense=False if gauss_newton is False else None,
+                                  gauss_newton=gauss_newton, info=True)
+        assert info.status == "converged" and prob.residual(out) <= 1e-10
+        assert info.loss <= info.loss_start and info.loss_change == pytest.approx(info.loss - info.loss_start)
+        assert info.displacement == pytest.approx(_displacement(prob, mu, out), rel=1e-9)
+        assert np.all(np.diff(info.losses) <= 1e-15 * abs(info.losses[0]))
+        if gauss_newton is False:
+            assert "Hessian-vector products" in info.method and "fitted values" not in info.method
+        else:  # width 3: more fitted values than parameters; forced, Gauss-Newton starts, Newton finishes if it must
+            assert info.method.startswith("Gauss-Newton on the fitted values")
 
 
 def test_saddle_matrix_free_on_a_split_minimum():
@@ -250,8 +256,120 @@ def test_a_minimum_search_that_stalls_at_a_relu_kink_is_finished_by_the_dense_fa
     data, _ = mf.datasets.teacher_student(fam, m_teacher=3, n=40, seed=1)
     prob = mf.Problem(fam, data)
     traj = mf.flow(prob, mf.Measure(fam, fam.random_particles(6, seed=2), np.full(6, 1 / 6)), steps=100, dt=0.5)
-    mu, info = mf.stationary(prob, traj.measure, info=True)
+    mu, info = mf.stationary(prob, traj.measure, gauss_newton=False, info=True)
     assert info.status == "converged" and prob.residual(mu) <= 1e-10
     assert "dense fallback" in info.method
     with pytest.warns(RuntimeWarning, match="stalled|max-move"):
-        mf.stationary(prob, traj.measure, max_move=0.05)      # the fallback never leaves the bound
+        mf.stationary(prob, traj.measure, max_move=0.05, gauss_newton=False)  # the fallback never leaves the bound
+    # 40 fitted values, 24 parameters: by default no Gauss-Newton phase; forced, it reaches a zero-loss point too
+    mu, info = mf.stationary(prob, traj.measure, info=True)
+    assert "fitted values" not in info.method
+    mu, info = mf.stationary(prob, traj.measure, gauss_newton=True, info=True)
+    assert info.status == "converged" and prob.residual(mu) <= 1e-10 and prob.loss(mu) < 1e-20
+    assert info.method.startswith("Gauss-Newton on the fitted values")
+
+
+# ------------------------------------------------------------------------------------------ Gauss-Newton phase
+@pytest.mark.parametrize("shape", [(6, 15), (15, 6), (8, 20)])
+def test_min_norm_step_is_minus_the_pseudo_inverse_times_the_residuals(shape):
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal(shape)
+    if shape == (8, 20):  # wide and rank 5: the least-squares solution of least norm
+        A = rng.standard_normal((8, 5)) @ rng.standard_normal((5, 20))
+    e = rng.standard_normal(shape[0])
+    np.testing.assert_allclose(S._min_norm_step(A, e), -np.linalg.pinv(A, rcond=1e-10) @ e, atol=1e-8)
+
+
+@pytest.mark.parametrize("offset", [None, [0.3, -0.2]])
+def test_fit_system_is_the_jacobian_of_the_residuals(offset):
+    """A against central differences of the residuals e(y) (the profiled ones with an output bias), and
+    F = |e|^2 / 2n, grad_y F = A^T e / n."""
+    fam = mf.families.tanh(d=2, outputs=2)
+    P = fam.random_particles(3, seed=4)
+    prob = teacher_student(fam, P[:2], n=12, seed=1, offset=None if offset is None else np.asarray(offset))
+    mu = mf.Measure(fam, P, [0.5, -0.3, 0.8], None if offset is None else np.zeros(2))
+    obj = S._Objective(prob, mu)
+    y = obj.y0()
+    nu = obj.measure(y)
+    A, e = obj.fit_system(nu)
+    n = prob.data.n
+    assert A.shape == (n * 2, y.size) and prob.loss(nu) == pytest.approx(0.5 * e @ e / n, rel=1e-12)
+    np.testing.assert_allclose(obj.grad(y), A.T @ e / n, atol=1e-13)
+    h, fd = 1e-6, np.empty_like(A)
+    for i in range(y.size):
+        d = np.zeros_like(y)
+        d[i] = h
+        fd[:, i] = (obj.fit_system(obj.measure(y + d))[1] - obj.fit_system(obj.measure(y - d))[1]) / (2 * h)
+    np.testing.assert_allclose(A, fd, atol=1e-8)
+
+
+@pytest.mark.parametrize("offset", [None, [0.3, -0.2]])
+def test_fit_operator_is_the_formed_jacobian(offset):
+    fam = mf.families.tanh(d=2, outputs=2)
+    P = fam.random_particles(3, seed=4)
+    prob = teacher_student(fam, P[:2], n=12, seed=1, offset=None if offset is None else np.asarray(offset))
+    obj = S._Objective(prob, mf.Measure(fam, P, [0.5, -0.3, 0.8], None if offset is None else np.zeros(2)))
+    nu = obj.measure(obj.y0())
+    A, e = obj.fit_system(nu)
+    op, e2 = obj.fit_operator(nu)
+    rng = np.random.default_rng(2)
+    v, u = rng.standard_normal(A.shape[1]), rng.standard_normal(A.shape[0])
+    np.testing.assert_allclose(e2, e, atol=1e-15)
+    np.testing.assert_allclose(op.matvec(v), A @ v, atol=1e-13)
+    np.testing.assert_allclose(op.rmatvec(u), A.T @ u, atol=1e-13)
+
+
+def test_gauss_newton_converges_quadratically_to_an_interpolating_minimum():
+    """Over-parameterised (n k = 40 fitted values, m p = 48 parameters) from a flow endpoint: the Hessian at the
+    zero-loss minimum is singular (a manifold of minima), Gauss-Newton reaches it alone, quadratically."""
+    fam = mf.families.sigmoid(d=3, outputs=2)
+    data, _ = mf.datasets.teacher_student(fam, m_teacher=2, n=20, seed=1)
+    prob = mf.Problem(fam, data)
+    mu = mf.flow(prob, mf.Measure(fam, fam.random_particles(8, seed=2)), steps=200, dt=2.0).measure
+    assert prob.residual(mu) > 1e-5
+    out, info = mf.stationary(prob, mu, tol=1e-12, info=True)
+    assert info.converged and prob.residual(out) <= 1e-12 and prob.loss(out) < 1e-20
+    assert info.method.startswith("Gauss-Newton") and "trust-region" not in info.method and info.products == 0
+    assert np.all(np.diff(info.losses) < 0)
+    L = info.losses
+    assert L[-1] <= 1e-6 * L[-2] and L[-2] <= 1e-3 * L[-3]  # the last steps square the loss's scale
+    lsqr, linfo = mf.stationary(prob, mu, tol=1e-12, dense=False, info=True)  # matrix-free: LSQR steps
+    assert linfo.converged and "LSQR" in linfo.method and linfo.products > 0
+    assert prob.loss(lsqr) < 1e-20 and linfo.iterations <= 4 * info.iterations  # inexact steps: more of them
+    with pytest.warns(RuntimeWarning, match="max-iter"):  # Newton alone: linear convergence to the manifold
+        nl, ninfo = mf.stationary(prob, mu, tol=1e-12, gauss_newton=False, max_iter=5 * info.iterations, info=True)
+    assert not ninfo.converged and ninfo.residual > 1e3 * info.residual
+
+
+def test_gauss_newton_hands_over_to_newton_at_a_minimum_of_nonzero_loss():
+    """Fewer parameters than fitted values and noisy labels: the minimum has loss > 0, Gauss-Newton (forced: by
+    default it runs only on over-parameterised nets) converges linearly there; the trust-region Newton method
+    finishes, at the minimum Newton alone finds."""
+    fam = mf.families.tanh(d=2)
+    data, _ = mf.datasets.teacher_student(fam, m_teacher=3, n=60, noise=0.3, seed=3)
+    prob = mf.Problem(fam, data)
+    mu = mf.flow(prob, mf.Measure(fam, fam.random_particles(2, seed=1)), steps=300, dt=1.0).measure
+    ref = mf.stationary(prob, mu, tol=1e-11, gauss_newton=False)
+    start = ref.copy(particles=ref.particles * (1 + 1e-3 * np.random.default_rng(0).standard_normal(ref.particles.shape)))
+    out, info = mf.stationary(prob, start, tol=1e-11, gauss_newton=True, info=True)
+    assert info.converged and prob.residual(out) <= 1e-11 and prob.loss(out) > 1e-3
+    assert "Gauss-Newton on the fitted values" in info.method and "then trust-region" in info.method
+    assert prob.loss(out) == pytest.approx(prob.loss(ref), rel=1e-10)
+    np.testing.assert_allclose(prob.prediction(out), prob.prediction(ref), atol=1e-6)  # the same minimum
+    assert "fitted values" not in mf.stationary(prob, start, tol=1e-11, info=True)[1].method  # not by default
+
+
+@pytest.mark.parametrize("make, kwargs, match", [
+    ("logistic", {"gauss_newton": True}, "square loss"),
+    ("reg", {"gauss_newton": True}, "reg = 0"),
+    ("plain", {"gauss_newton": True, "target": "saddle"}, "minimum search"),
+    ("plain", {"gauss_newton": "yes"}, "gauss_newton"),
+])
+def test_gauss_newton_bad_arguments(make, kwargs, match):
+    fam = mf.families.tanh(d=2)
+    data, _ = mf.datasets.teacher_student(fam, m_teacher=2, n=20, seed=0)
+    if make == "logistic":
+        data = mf.Samples(data.X, np.where(data.Y >= np.median(data.Y), 1.0, -1.0))
+    prob = mf.Problem(fam, data, loss="logistic" if make == "logistic" else "square", reg=0.1 if make == "reg" else 0.0)
+    with pytest.raises(mf.MfsymError, match=match):
+        mf.stationary(prob, mf.Measure(fam, fam.random_particles(2, seed=0)), **kwargs)
