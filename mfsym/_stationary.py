@@ -580,12 +580,12 @@ class _Solver:
                         break
                 if best["far"]:
                     if best["how"] == "interior":  # the model's own minimiser lies beyond the bound
-                        self.wanted, self.status = best["move"], "max-move"
+                        self.wanted, self.status = max(self.wanted or 0.0, best["move"]), "max-move"
                         return
                     radius = 0.25 * best["norm"]
                     fails += 1
                     if fails > 60 or radius <= 1e-15 * max(1.0, float(np.linalg.norm(self.y))):
-                        self.wanted, self.status = best["move"], "max-move"
+                        self.wanted, self.status = max(self.wanted or 0.0, best["move"]), "max-move"
                         return
                     continue
                 if best["ok"]:
@@ -657,8 +657,9 @@ class _Solver:
                     self._accept(*cand["trial"])
                     self.gn_steps += 1
                     break
-                if cand["far"]:
-                    self.wanted = cand["move"]
+                if cand["far"]:  # how far the whole Gauss-Newton step goes (toward the zero-loss point)
+                    full = self._move(self.y + s, self.nu) if t < 1 else cand["move"]
+                    self.wanted = max(self.wanted or 0.0, full, cand["move"])
                 radius = 0.5 * t * sn
                 if self.iterations >= self.max_iter or radius <= 1e-15 * max(1.0, float(np.linalg.norm(self.y))):
                     break
@@ -984,7 +985,7 @@ def _message(status: str, solver: _Solver, move: float, max_move: float | None, 
     if status == "converged":
         return f"converged: {path}"
     if status == "max-move":
-        return (f"stopped at the bound: the next Newton step would move {solver.wanted:.3g} > max_move {max_move:g} "
+        return (f"stopped at the bound: the next step toward a stationary point would move {solver.wanted:.3g} > max_move {max_move:g} "
                 f"with the residual still above tol {tol:.3g}; returned the last point inside the bound ({path})")
     if status == "max-iter":
         return f"iteration budget spent (max_iter {solver.max_iter}): {path}"
