@@ -65,11 +65,12 @@ FALLBACK_LIMIT = 3000
 SHIFT = 1e-4
 #: the largest relative Krylov tolerance (a loose solve gives Cauchy-like steps that the trust region cannot use)
 FORCING_MAX = 1e-2
-#: the Gauss-Newton phase forms the Jacobian of the fitted values when it has at most this many entries
-#: ($n k \times m p$; 8 bytes each) ...
+#: with more fitted values than parameters (``gauss_newton=True``), the Gauss-Newton phase forms the Jacobian of
+#: the fitted values when it has at most this many entries ($n k \times m p$; 8 bytes each) and $m p \le$
+#: GN_GRAM_LIMIT
 GN_LIMIT = 3 * 10**7
-#: ... and $\min(n k, m p)$ is at most this (its Gram matrix is eigendecomposed once per step); above either,
-#: the Gauss-Newton steps are LSQR solves on jvp/vjp products
+#: the largest Gram matrix of the Jacobian eigendecomposed per Gauss-Newton step ($A A^\top$, $n k \times n k$,
+#: for over-parameterised nets, accumulated over blocks of particles whatever $m$); above it, LSQR on jvp/vjp
 GN_GRAM_LIMIT = 3000
 #: the Gauss-Newton phase hands over to Newton when $F$ fell by less than 10% over its last 5 steps (a minimum of
 #: nonzero loss, to which Gauss-Newton converges only linearly)
@@ -110,7 +111,8 @@ class StationaryInfo:
         Accepted and rejected Newton steps.
     products : int
         Hessian-vector products (dense: matrix-vector products with the formed Hessian), and the jvp and vjp
-        products of a matrix-free Gauss-Newton phase (none when it forms the Jacobian).
+        products of the Gauss-Newton phase (one vjp per step through the Gram matrix, none on the formed
+        Jacobian, two per LSQR iteration).
     method : str
     seconds : float
     message : str
@@ -310,18 +312,40 @@ class _Objective:
         y_{jb} = \\mathrm{sign}(c_j)\\sqrt{|c_j|}\\,\\partial\\varphi_a(\\theta_j; x_i) / \\partial\\theta_{jb}$ ``(n k, m p)``,
         so that $F = |e|^2 / 2n$ and $\\nabla_y F = A^\\top e / n$. With an output bias (profiled) both have their
         sample mean removed: $e \\to \\Pi e$, $A \\to \\Pi A$, the residuals of $\\min_\\beta F$."""
+        m, p = self.shape
+        A = np.empty((self._fit_rows(), m * p))
+        for s, block in self._fit_blocks(nu):
+            A[:, s.start * p:s.stop * p] = block
+        return A, self._fit_residuals(nu)
+
+    def fit_gram(self, nu: Measure) -> tuple[FloatArray, FloatArray]:
+        """$K = A A^\\top$ ``(n k, n k)`` accumulated over blocks of particles (the Jacobian $A$ of
+        :meth:`fit_system` is never stored whole: memory $(n k)^2$ whatever $m$) and the residuals $e$."""
+        K = np.zeros((self._fit_rows(),) * 2)
+        for _, block in self._fit_blocks(nu):
+            K += block @ block.T
+        return K, self._fit_residuals(nu)
+
+    def _fit_rows(self) -> int:
+        return self.prob.backend.n * self.prob.family.out_dim
+
+    def _fit_blocks(self, nu: Measure):
+        """The columns of $A$ for consecutive blocks of particles: ``(slice, (n k, q p))``, about 64 MB each."""
         backend, fam = self.prob.backend, self.prob.family
         m, p = self.shape
-        n, k = backend.n, fam.out_dim
-        A = np.empty((n, k, m, p))
+        N = self._fit_rows()
         w = np.sign(self.c) * self.root[:, 0]
-        for s in _chunks(m, backend._per_row * p):
-            A[:, :, s, :] = np.transpose(fam.jacobian(nu.particles[s], backend.X), (1, 2, 0, 3)) * w[s, None]
-        e = backend.residual(nu.particles, nu.masses, nu.offset)
+        for s in _chunks(m, N * p + backend._per_row, budget=1 << 23):
+            J = np.transpose(fam.jacobian(nu.particles[s], backend.X), (1, 2, 0, 3)) * w[s, None]  # (n, k, q, p)
+            if nu.offset is not None:
+                J -= J.mean(axis=0, keepdims=True)
+            yield s, J.reshape(N, -1)
+
+    def _fit_residuals(self, nu: Measure) -> FloatArray:
+        e = self.prob.backend.residual(nu.particles, nu.masses, nu.offset)
         if nu.offset is not None:
-            A -= A.mean(axis=0, keepdims=True)
             e = e - e.mean(axis=0, keepdims=True)
-        return A.reshape(n * k, m * p), e.ravel()
+        return e.ravel()
 
     def fit_operator(self, nu: Measure) -> tuple[spla.LinearOperator, FloatArray]:
         """:meth:`fit_system` matrix-free: $A$ as a LinearOperator (a product $A v$ is a jvp over the particles,
@@ -349,11 +373,8 @@ class _Objective:
                 out[s] = fam.vjp(P[s], X, U)
             return (w * out).ravel()
 
-        e = backend.residual(nu.particles, nu.masses, nu.offset)
-        if centred:
-            e = e - e.mean(axis=0, keepdims=True)
         op = spla.LinearOperator((n * k, m * p), matvec=matvec, rmatvec=rmatvec, dtype=float)
-        return op, e.ravel()
+        return op, self._fit_residuals(nu)
 
     def hessp(self, y: FloatArray, v: FloatArray, nu: Measure | None = None) -> FloatArray:
         self.products += 1
@@ -432,18 +453,23 @@ def _steihaug(matvec, g: FloatArray, radius: float, rtol: float, maxiter: int):
     return s, Hs, "interior"
 
 
+def _gram_solve(K: FloatArray, b: FloatArray, width: int) -> FloatArray:
+    """$K^+ b$ for a Gram matrix $K$ (symmetric positive semidefinite) of a matrix with ``width`` columns, its
+    eigenvalues below :data:`GRAM_CUT` $\\max(n, \\mathrm{width})\\,\\epsilon\\,\\lambda_{\\max}$ (rounding) dropped."""
+    w, U = np.linalg.eigh(K)
+    keep = w > GRAM_CUT * max(K.shape[0], width) * _EPS * max(float(w[-1]), 1e-300)
+    return U[:, keep] @ ((U[:, keep].T @ b) / w[keep])
+
+
 def _min_norm_step(A: FloatArray, e: FloatArray) -> FloatArray:
     """The Gauss-Newton step $s = -A^+ e$: the shortest $s$ minimising $|e + A s|$, through the eigendecomposition
     of the smaller Gram matrix ($A A^\\top$ when $A$ is wide, then $s = -A^\\top (A A^\\top)^{-1} e$; else $A^\\top A$),
     the eigenvalues below $c\\,\\max(A.\\mathrm{shape})\\,\\epsilon\\,\\lambda_{\\max}$ ($c$ = :data:`GRAM_CUT`, above the Gram
     matrix's rounding level) dropped, so that directions lost in rounding get no step."""
     N, M = A.shape
-    w, U = np.linalg.eigh(A @ A.T if N <= M else A.T @ A)
-    keep = w > GRAM_CUT * max(N, M) * _EPS * max(float(w[-1]), 1e-300)
-    w, U = w[keep], U[:, keep]
     if N <= M:
-        return -(A.T @ (U @ ((U.T @ e) / w)))
-    return -(U @ ((U.T @ (A.T @ e)) / w))
+        return -(A.T @ _gram_solve(A @ A.T, e, M))
+    return -_gram_solve(A.T @ A, A.T @ e, N)
 
 
 def _to_boundary(s: FloatArray, d: FloatArray, radius: float) -> float:
@@ -462,7 +488,7 @@ class _Solver:
                  mover: _Mover, max_move: float | None, bar: Any, gauss_newton: bool = False):
         self.obj, self.target, self.tol, self.max_iter, self.dense = obj, target, tol, max_iter, dense
         self.gauss_newton, self.gn_steps, self.newton_iterations = gauss_newton, 0, 0
-        self.dense_fit = True  # the Gauss-Newton phase forms the Jacobian of the fitted values (else LSQR)
+        self.fit_mode = "gram"  # how the Gauss-Newton steps are solved: "gram", "formed" or "lsqr" (see stationary)
         self.mover, self.max_move, self.bar = mover, max_move, bar
         self.y = obj.y0()
         self.nu, self.F, self.g, self.r = obj.fun_grad(self.y)
@@ -630,7 +656,13 @@ class _Solver:
             if self.iterations >= self.max_iter:
                 self.status = "max-iter"
                 return
-            if self.dense_fit:
+            if self.fit_mode == "gram":  # s = -A^T K^+ e, with A^T z one vjp pass; A s = -K z
+                K, e = obj.fit_gram(self.nu)
+                z = _gram_solve(K, e, self.y.size)
+                s = -obj.fit_operator(self.nu)[0].rmatvec(z)
+                As = -(K @ z)
+                del K
+            elif self.fit_mode == "formed":
                 A, e = obj.fit_system(self.nu)
                 s = _min_norm_step(A, e)
                 As = A @ s
@@ -815,15 +847,15 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         A Newton step that would leave it ends the run with ``status="max-move"``; the point returned is the
         last one inside the bound, and ``info.wanted_move`` says how far the step would have gone.
     dense : bool or None
-        Form the particle Hessian (default: when $m p \\le 1000$) and, in the Gauss-Newton phase, the Jacobian of
-        the fitted values (default: see ``gauss_newton``; False: LSQR on jvp/vjp products).
+        Form the particle Hessian (default: when $m p \\le 1000$) and, in the Gauss-Newton phase, the Gram matrix
+        or Jacobian of the fitted values (default: see ``gauss_newton``; False: LSQR on jvp/vjp products).
     gauss_newton : bool or None
         The Gauss-Newton phase of a minimum search (on the $n k \\times m p$ Jacobian of the fitted values).
         None (default): when it applies (sample data, square loss, ``reg = 0``), the net is over-parameterised
         (no more fitted values $n k$ than parameters $m p$: the stationary points nearby are then zeros of the
-        residuals); the Jacobian is formed when it has at most :data:`GN_LIMIT` entries and
-        $\\min(n k, m p) \\le$ :data:`GN_GRAM_LIMIT`, else each step is an LSQR solve on jvp/vjp products;
-        True: also with more fitted values than parameters (the least-squares Gauss-Newton step); False: Newton
+        residuals); each step through the $n k \\times n k$ Gram matrix $A A^\\top$ (accumulated over blocks of
+        particles: memory $(n k)^2$ whatever $m$) when $n k \\le$ :data:`GN_GRAM_LIMIT` (3000), else an LSQR
+        solve on jvp/vjp products; True: also with more fitted values than parameters (the least-squares Gauss-Newton step); False: Newton
         only.
     progress : bool or None
         A progress report, one update per Newton step with the residual, loss and displacement; None: only on
@@ -869,14 +901,13 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     if gauss_newton is None:
         gauss_newton = target == "minimum" and fit is not None and fit[0] <= fit[1]
     # the Jacobian of the fitted values is formed below a size (dense=True/False forces either way), as the Hessian
-    dense_fit = bool(fit) and (dense_arg if dense_arg is not None else
-                               (fit[0] * fit[1] <= GN_LIMIT and min(fit) <= GN_GRAM_LIMIT))
+    fit_mode = None if not fit else _fit_mode(fit, dense_arg)
     scales, S = prob.weight_scales(mu)
     mover = _Mover(prob, mu, scales, S)
     bar = progress_bar(desc="mf.stationary", enabled=progress)
     try:
         solver = _Solver(obj, target, tol, max_iter, dense, mover, max_move, bar, gauss_newton)
-        solver.dense_fit = dense_fit
+        solver.fit_mode = fit_mode
         if target == "minimum":
             solver.minimum()
         else:
@@ -917,7 +948,7 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     fallback = "; then the dense fallback (trust-exact, saddle-free Newton)" if getattr(solver, "fallback", False) else ""
     parts = []
     if solver.gauss_newton:
-        parts.append(f"Gauss-Newton on the fitted values (minimum-norm steps {'from the formed Jacobian' if dense_fit else 'by LSQR on jvp/vjp'}, "
+        parts.append(f"Gauss-Newton on the fitted values (minimum-norm steps {_FIT_MODES[fit_mode]}, "
                      f"{solver.gn_steps} accepted)")
     if target != "minimum":
         parts.append(f"Levenberg-Marquardt on grad F (LSQR) on {kind}, symmetry directions damped")
@@ -937,6 +968,23 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         warnings.warn(f"stationary: target='saddle' converged to a stationary point without negative curvature "
                       f"(smallest Hessian eigenvalue {lam:.3g}); it may be a minimum.", RuntimeWarning, stacklevel=2)
     return (out, rep) if info else out
+
+
+_FIT_MODES = {"gram": "from the Gram matrix of the fitted values' Jacobian", "formed": "from the formed Jacobian",
+              "lsqr": "by LSQR on jvp/vjp products"}
+
+
+def _fit_mode(fit: tuple[int, int], dense: bool | None) -> str:
+    """How the Gauss-Newton phase solves its steps, for $(n k, m p)$ = ``fit``: over-parameterised ($n k \\le m p$)
+    through the $n k \\times n k$ Gram matrix accumulated over blocks of particles ("gram", any $m$) when
+    $n k \\le$ :data:`GN_GRAM_LIMIT`; otherwise through the formed Jacobian ("formed") when it has at most
+    :data:`GN_LIMIT` entries and $m p \\le$ :data:`GN_GRAM_LIMIT`; else, or with ``dense=False``, by LSQR."""
+    N, M = fit
+    if dense is False:
+        return "lsqr"
+    if N <= M:
+        return "gram" if dense or N <= GN_GRAM_LIMIT else "lsqr"
+    return "formed" if dense or (N * M <= GN_LIMIT and M <= GN_GRAM_LIMIT) else "lsqr"
 
 
 def _dense_polish(obj: _Objective, y: FloatArray, tol: float, max_iter: int) -> FloatArray:
