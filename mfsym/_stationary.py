@@ -821,7 +821,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
       (minimum-norm steps $-A^+ e$ on the residuals' Jacobian: quadratic convergence to a zero-loss minimum of an
       over-parameterised net, whose Hessian is singular there); where that converges slowly (a minimum of
       nonzero loss), trust-region Newton, the subproblem solved by truncated CG (Steihaug) on Hessian-vector
-      products; every accepted step lowers $F$ (or, where $F$ cannot resolve the change, $|\\nabla F|$);
+      products (if the run does not converge, Newton again from ``mu`` with the rest of the budget, the better
+      kept); every accepted step lowers $F$ (or, where $F$ cannot resolve the change, $|\\nabla F|$);
     * ``"saddle"`` / ``"any"``: Levenberg-Marquardt on $\\nabla F = 0$ (damping $\\propto |\\nabla F|$, LSQR on
       Hessian-vector products); converges to the nearby stationary point of any index. ``"saddle"`` warns
       when the point found shows no negative curvature.
@@ -906,31 +907,19 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     mover = _Mover(prob, mu, scales, S)
     bar = progress_bar(desc="mf.stationary", enabled=progress)
     try:
-        solver = _Solver(obj, target, tol, max_iter, dense, mover, max_move, bar, gauss_newton)
-        solver.fit_mode = fit_mode
-        if target == "minimum":
-            solver.minimum()
-        else:
-            solver.any_index()
+        solver = _run(obj, target, tol, max_iter, dense, mover, max_move, bar, gauss_newton, fit_mode,
+                      dense_arg is not False)
+        left = max_iter - solver.iterations
+        if gauss_newton and solver.status != "converged" and target == "minimum" and left > 0:
+            # a Gauss-Newton start that did not lead to convergence (e.g. a sample on a relu kink it cannot
+            # cross) must not cost the Newton method's result: Newton again from the given point with the rest of
+            # the budget, the better result kept
+            retry = _run(obj, target, tol, left, dense, mover, max_move, bar, False, fit_mode, dense_arg is not False)
+            retry.iterations += solver.iterations
+            if retry.status == "converged" or retry.r < solver.r:
+                retry.retried = solver.gn_steps
+                solver = retry
         lam = solver.bottom_curvature() if target == "saddle" and solver.status == "converged" else None
-        if (target == "minimum" and solver.status == "stalled" and n <= FALLBACK_LIMIT
-                and (dense is not False)):
-            # from the given point first (the Krylov path may have walked onto a kink it cannot leave), then
-            # from where it stalled; the best point inside the bound is kept
-            for y in (_dense_polish(obj, obj.y0(), tol, max_iter), _dense_polish(obj, solver.y, tol, max_iter)):
-                r = obj.residual(y)
-                nu_y = obj.full(y)
-                move = mover(nu_y.particles, nu_y.offset)
-                if r < solver.r and (max_move is None or move <= max_move):
-                    break
-            if r < solver.r and (max_move is None or move <= max_move):
-                solver.residuals.append(r)
-                solver.losses.append(obj.fun(y))
-                solver.moves.append(move)
-                solver.y, solver.r = y, r
-                solver.fallback = True
-                if r <= tol:
-                    solver.status = "converged"
     finally:
         bar.close()
     # the path starts at the measure as given (its bias not yet profiled); without an accepted step it is returned
@@ -947,6 +936,9 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     kind = "dense Hessian" if dense else "Hessian-vector products"
     fallback = "; then the dense fallback (trust-exact, saddle-free Newton)" if getattr(solver, "fallback", False) else ""
     parts = []
+    if getattr(solver, "retried", None) is not None:
+        parts.append(f"Gauss-Newton on the fitted values ({solver.retried} steps accepted) did not converge; "
+                     "from the given point again")
     if solver.gauss_newton:
         parts.append(f"Gauss-Newton on the fitted values (minimum-norm steps {_FIT_MODES[fit_mode]}, "
                      f"{solver.gn_steps} accepted)")
@@ -968,6 +960,38 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         warnings.warn(f"stationary: target='saddle' converged to a stationary point without negative curvature "
                       f"(smallest Hessian eigenvalue {lam:.3g}); it may be a minimum.", RuntimeWarning, stacklevel=2)
     return (out, rep) if info else out
+
+
+def _run(obj: _Objective, target: str, tol: float, max_iter: int, dense: bool, mover: _Mover,
+         max_move: float | None, bar: Any, gauss_newton: bool, fit_mode: str | None, fallback: bool) -> _Solver:
+    """One solve from the given point: the iteration of ``target``, then, for a minimum search that stalled with
+    $m p \\le$ :data:`FALLBACK_LIMIT`, the dense fallback (:func:`_dense_polish`) unless ``fallback`` is False (the
+    caller said ``dense=False``)."""
+    solver = _Solver(obj, target, tol, max_iter, dense, mover, max_move, bar, gauss_newton)
+    solver.fit_mode = fit_mode
+    if target == "minimum":
+        solver.minimum()
+    else:
+        solver.any_index()
+    n = obj.shape[0] * obj.shape[1]
+    if target == "minimum" and solver.status == "stalled" and n <= FALLBACK_LIMIT and fallback:
+        # from the given point first (the Krylov path may have walked onto a kink it cannot leave), then
+        # from where it stalled; the best point inside the bound is kept
+        for y in (_dense_polish(obj, obj.y0(), tol, max_iter), _dense_polish(obj, solver.y, tol, max_iter)):
+            r = obj.residual(y)
+            nu_y = obj.full(y)
+            move = mover(nu_y.particles, nu_y.offset)
+            if r < solver.r and (max_move is None or move <= max_move):
+                break
+        if r < solver.r and (max_move is None or move <= max_move):
+            solver.residuals.append(r)
+            solver.losses.append(obj.fun(y))
+            solver.moves.append(move)
+            solver.y, solver.r = y, r
+            solver.fallback = True
+            if r <= tol:
+                solver.status = "converged"
+    return solver
 
 
 _FIT_MODES = {"gram": "from the Gram matrix of the fitted values' Jacobian", "formed": "from the formed Jacobian",

@@ -377,3 +377,21 @@ def test_gauss_newton_bad_arguments(make, kwargs, match):
     prob = mf.Problem(fam, data, loss="logistic" if make == "logistic" else "square", reg=0.1 if make == "reg" else 0.0)
     with pytest.raises(mf.MfsymError, match=match):
         mf.stationary(prob, mf.Measure(fam, fam.random_particles(2, seed=0)), **kwargs)
+
+
+def test_a_gauss_newton_start_that_does_not_converge_costs_nothing():
+    """Duplicated relu neurons without bias, over-parameterised: Gauss-Newton stops on a kink at loss 5e-6 and
+    the Newton method from there stalls; Newton from the given point converges, and that result is returned."""
+    fam = mf.families.relu(d=2)
+    data, _ = mf.datasets.teacher_student(fam, m_teacher=2, n=10, seed=0)
+    prob = mf.Problem(fam, data)
+    P = fam.random_particles(6, seed=2)
+    mu = mf.flow(prob, mf.Measure(fam, np.vstack([P, P])), steps=50, dt=1.0).measure
+    out, info = mf.stationary(prob, mu, info=True)
+    ref, rinfo = mf.stationary(prob, mu, gauss_newton=False, info=True)
+    assert info.converged and prob.residual(out) <= 1e-10 and "from the given point again" in info.method
+    np.testing.assert_array_equal(out.particles, ref.particles)  # the Newton run, exactly
+    assert info.iterations > rinfo.iterations and info.residuals[0] == rinfo.residuals[0]
+    with pytest.warns(RuntimeWarning, match="max-iter"):
+        _, binfo = mf.stationary(prob, mu, max_iter=5, info=True)  # the budget covers both runs
+    assert binfo.iterations <= 5
