@@ -59,7 +59,8 @@ TARGETS = ("minimum", "saddle", "any")
 DENSE_LIMIT = 1000
 #: Krylov iterations per Newton step (each one Hessian-vector product)
 KRYLOV_LIMIT = 300
-#: below this size (m p), a minimum search that stalls is finished by the dense fallback (:func:`_dense_polish`)
+#: below this size (m p), a minimum search on the formed Hessian that stalls is finished by the dense fallback
+#: (:func:`_dense_polish`)
 FALLBACK_LIMIT = 3000
 #: the Newton shift sigma = SHIFT h |g_k| / |g_0| (h the Hessian scale; Li, Fukushima, Qi & Yamashita 2004)
 SHIFT = 1e-4
@@ -828,9 +829,9 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
       when the point found shows no negative curvature.
 
     Symmetry directions are projected out with a sparse basis (see the module docstring); the particle Hessian
-    is formed only when $m p \\le$ :data:`DENSE_LIMIT` (1000); a minimum search that stalls with
-    $m p \\le$ :data:`FALLBACK_LIMIT` (3000) is finished by :func:`_dense_polish`. Non-convergence is not an error: a
-    ``RuntimeWarning`` is issued and the best point found is returned.
+    is formed only when $m p \\le$ :data:`DENSE_LIMIT` (1000); a minimum search on the formed Hessian that stalls
+    (with $m p \\le$ :data:`FALLBACK_LIMIT`, 3000, under ``dense=True``) is finished by :func:`_dense_polish`.
+    Non-convergence is not an error: a ``RuntimeWarning`` is issued and the best point found is returned.
 
     Parameters
     ----------
@@ -907,14 +908,13 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
     mover = _Mover(prob, mu, scales, S)
     bar = progress_bar(desc="mf.stationary", enabled=progress)
     try:
-        solver = _run(obj, target, tol, max_iter, dense, mover, max_move, bar, gauss_newton, fit_mode,
-                      dense_arg is not False)
+        solver = _run(obj, target, tol, max_iter, dense, mover, max_move, bar, gauss_newton, fit_mode, dense)
         left = max_iter - solver.iterations
         if gauss_newton and solver.status != "converged" and target == "minimum" and left > 0:
             # a Gauss-Newton start that did not lead to convergence (e.g. a sample on a relu kink it cannot
             # cross) must not cost the Newton method's result: Newton again from the given point with the rest of
             # the budget, the better result kept
-            retry = _run(obj, target, tol, left, dense, mover, max_move, bar, False, fit_mode, dense_arg is not False)
+            retry = _run(obj, target, tol, left, dense, mover, max_move, bar, False, fit_mode, dense)
             retry.iterations += solver.iterations
             if retry.status == "converged" or retry.r < solver.r:
                 retry.retried = solver.gn_steps
@@ -965,8 +965,8 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
 def _run(obj: _Objective, target: str, tol: float, max_iter: int, dense: bool, mover: _Mover,
          max_move: float | None, bar: Any, gauss_newton: bool, fit_mode: str | None, fallback: bool) -> _Solver:
     """One solve from the given point: the iteration of ``target``, then, for a minimum search that stalled with
-    $m p \\le$ :data:`FALLBACK_LIMIT`, the dense fallback (:func:`_dense_polish`) unless ``fallback`` is False (the
-    caller said ``dense=False``)."""
+    $m p \\le$ :data:`FALLBACK_LIMIT`, the dense fallback (:func:`_dense_polish`) when ``fallback`` (the Hessian is
+    formed: $m p \\le$ :data:`DENSE_LIMIT` by default, or ``dense=True``)."""
     solver = _Solver(obj, target, tol, max_iter, dense, mover, max_move, bar, gauss_newton)
     solver.fit_mode = fit_mode
     if target == "minimum":
