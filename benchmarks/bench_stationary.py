@@ -17,7 +17,11 @@ zero-loss manifold, where the Hessian is singular.
 Each row gives both wall times, the ratio mfsym / baseline and the residual each reached (a run that stops above
 1e-10 is marked). JAX and torch are imported here only; they are not dependencies of mfsym.
 
-Run: python benchmarks/bench_stationary.py [--quick]   (--quick: widths 4 and 20, d = 3, 2 outputs, n = 20)
+`--sweep`: small flow endpoints (relu, sigmoid with 2 outputs, tanh, attention; 3 seeds; widths 3, 10, 20 against
+30, 12, 15 samples, so both more and fewer parameters than fitted values), the default mf.stationary against
+gauss_newton=False (Newton alone), max_iter 300: status, residual and time of each.
+
+Run: python benchmarks/bench_stationary.py [--quick | --sweep]   (--quick: widths 4 and 20, d = 3, 2 outputs, n = 20)
 """
 
 from __future__ import annotations
@@ -128,5 +132,33 @@ def main(quick: bool = False) -> None:
                   f"[mf: {info.status}, {how}, {info.iterations} steps; scipy: {res.nit} iterations]", flush=True)
 
 
+def sweep() -> None:
+    families = {"relu": lambda: mf.families.relu(d=3), "sigmoid2": lambda: mf.families.sigmoid(d=3, outputs=2),
+                "tanh": lambda: mf.families.tanh(d=2), "attention": lambda: mf.families.attention(d=2, outputs=1, tokens=3)}
+    print(f"{'family':10s} {'seed':>4s} {'m':>3s} {'fitted':>6s} {'params':>6s} | default: status, residual, s | "
+          "Newton alone: status, residual, s", flush=True)
+    for name, make in families.items():
+        fam = make()
+        for seed in range(3):
+            for m, n in ((3, 30), (10, 12), (20, 15)):
+                data, _ = mf.datasets.teacher_student(fam, m_teacher=2, n=n, seed=seed)
+                prob = mf.Problem(fam, data)
+                mu = mf.flow(prob, mf.Measure(fam, fam.random_particles(m, seed=seed + 5)), steps=100, dt=1.0,
+                             progress=False).measure
+                cells = []
+                for gauss_newton in (None, False):
+                    t0 = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        out, info = mf.stationary(prob, mu, info=True, progress=False, gauss_newton=gauss_newton,
+                                                  max_iter=300)
+                    cells.append(f"{info.status:9s} {prob.residual(out):8.1e} {time.perf_counter() - t0:6.2f}")
+                print(f"{name:10s} {seed:4d} {m:3d} {prob.data.Y.size:6d} {m * fam.p:6d} | {cells[0]} | {cells[1]}",
+                      flush=True)
+
+
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    if "--sweep" in sys.argv:
+        sweep()
+    else:
+        main(quick="--quick" in sys.argv)
