@@ -71,7 +71,8 @@ FORCING_MAX = 1e-2
 #: GN_GRAM_LIMIT
 GN_LIMIT = 3 * 10**7
 #: the largest Gram matrix of the Jacobian eigendecomposed per Gauss-Newton step ($A A^\top$, $n k \times n k$,
-#: for over-parameterised nets, accumulated over blocks of particles whatever $m$); above it, LSQR on jvp/vjp
+#: for over-parameterised nets, accumulated over blocks of particles whatever $m$); above it, preconditioned
+#: conjugate gradients on jvp/vjp products
 GN_GRAM_LIMIT = 3000
 #: the Gauss-Newton phase hands over to Newton when $F$ fell by less than 10% over its last 5 steps (a minimum of
 #: nonzero loss, to which Gauss-Newton converges only linearly)
@@ -79,8 +80,9 @@ GN_SLOW = (5, 0.9)
 #: a Gauss-Newton step is accepted when F falls by this fraction of the decrease its model predicts; after
 #: GN_FAILS rejections in a row the Newton trust region takes over
 GN_ACCEPT, GN_FAILS = 1e-4, 30
-#: LSQR iterations per matrix-free Gauss-Newton step (each one jvp and one vjp over the particles)
-GN_KRYLOV = 500
+#: Krylov iterations per matrix-free Gauss-Newton step (each one jvp and one vjp over the particles), and the rank
+#: of the randomized Nystrom preconditioner of the conjugate gradients on $A A^\top$ (as many products again)
+GN_KRYLOV, GN_SKETCH = 1000, 200
 #: Gram eigenvalues below GRAM_CUT max(n k, m p) eps lambda_max are rounding and get no Gauss-Newton step
 GRAM_CUT = 100.0
 STATUSES = ("converged", "max-move", "max-iter", "stalled")
@@ -113,7 +115,7 @@ class StationaryInfo:
     products : int
         Hessian-vector products (dense: matrix-vector products with the formed Hessian), and the jvp and vjp
         products of the Gauss-Newton phase (one vjp per step through the Gram matrix, none on the formed
-        Jacobian, two per LSQR iteration).
+        Jacobian, two per Krylov iteration when matrix-free).
     method : str
     seconds : float
     message : str
@@ -462,6 +464,53 @@ def _gram_solve(K: FloatArray, b: FloatArray, width: int) -> FloatArray:
     return U[:, keep] @ ((U[:, keep].T @ b) / w[keep])
 
 
+def _nystrom_pcg(K, e: FloatArray, rtol: float, maxiter: int, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+    """Solve $K z = e$ for a positive (semi)definite $K$ given by products, by conjugate gradients preconditioned
+    with a randomized Nystrom approximation $K \\approx U \\Lambda U^\\top$ of rank :data:`GN_SKETCH` (Frangella,
+    Tropp & Udell, *Randomized Nystrom preconditioning*, SIAM J. Matrix Anal. Appl. 44, 2023, Alg. 2.1 and
+    §5 with $\\mu = 0$): $P^{-1} = \\lambda_r U\\Lambda^{-1}U^\\top + (I - UU^\\top)$ maps the top of the spectrum
+    onto $\\lambda_r$. Returns $z$ and the residual $e - K z$ (stopped at $|e - Kz| \\le$ ``rtol`` $|e|$ or after
+    ``maxiter`` products beyond the sketch's)."""
+    N = e.size
+    r = min(GN_SKETCH, max(N - 1, 1))
+    Om = np.linalg.qr(rng.standard_normal((N, r)))[0]
+    Y = np.column_stack([K(Om[:, i]) for i in range(r)])
+    shift = np.sqrt(N) * _EPS * max(float(np.linalg.norm(Y, 2)), 1e-300)
+    Y += shift * Om
+    try:
+        C = np.linalg.cholesky(0.5 * (Om.T @ Y + Y.T @ Om))
+        U, sv, _ = np.linalg.svd(np.linalg.solve(C, Y.T).T, full_matrices=False)
+        lam = sv**2 - shift
+        U, lam = U[:, lam > 0], lam[lam > 0]
+    except np.linalg.LinAlgError:  # no usable sketch: plain conjugate gradients
+        U, lam = np.zeros((N, 0)), np.ones(0)
+    low = float(lam[-1]) if lam.size else 1.0
+
+    def precondition(v):
+        c = U.T @ v
+        return v + U @ ((low / lam - 1.0) * c)
+
+    z, res = np.zeros(N), e.copy()
+    stop = rtol * float(np.linalg.norm(e))
+    t = precondition(res)
+    d, rt = t.copy(), float(res @ t)
+    for _ in range(maxiter):
+        if float(np.linalg.norm(res)) <= stop or rt <= 0:
+            break
+        Kd = K(d)
+        dKd = float(d @ Kd)
+        if dKd <= 0:
+            break
+        a = rt / dKd
+        z += a * d
+        res -= a * Kd
+        t = precondition(res)
+        rt_new = float(res @ t)
+        d = t + (rt_new / rt) * d
+        rt = rt_new
+    return z, res
+
+
 def _min_norm_step(A: FloatArray, e: FloatArray) -> FloatArray:
     """The Gauss-Newton step $s = -A^+ e$: the shortest $s$ minimising $|e + A s|$, through the eigendecomposition
     of the smaller Gram matrix ($A A^\\top$ when $A$ is wide, then $s = -A^\\top (A A^\\top)^{-1} e$; else $A^\\top A$),
@@ -635,7 +684,7 @@ class _Solver:
     def fit_phase(self) -> None:
         """Gauss-Newton on the fitted values (square loss, sample data): $s = -A^+ e$, the minimum-norm solution of
         the linearised residuals $e + A s = 0$ (:meth:`_Objective.fit_system` and :func:`_min_norm_step`, or
-        matrix-free :meth:`_Objective.fit_operator` and LSQR), shortened to a trust radius (at most half of $|y|$;
+        matrix-free :meth:`_Objective.fit_operator` and :func:`_nystrom_pcg` on $A A^\\top z = e$), shortened to a trust radius (at most half of $|y|$;
         halved on a rejection, never shrunk on a success) and accepted when it lowers $F$ inside the bound.
 
         Where the fitted values can be matched ($A$ of full row rank, $n k < m p$: the over-parameterised case),
@@ -668,6 +717,14 @@ class _Solver:
                 s = _min_norm_step(A, e)
                 As = A @ s
                 del A
+            elif self.fit_mode == "pcg":  # K z = e matrix-free, K v = A (A^T v), Nystrom-preconditioned CG
+                op, e = obj.fit_operator(self.nu)
+                e0 = float(np.linalg.norm(e)) if e0 is None else e0
+                eta = float(np.clip(np.linalg.norm(e) / max(e0, 1e-300), 1e-12, FORCING_MAX))
+                z, res = _nystrom_pcg(lambda v: op.matvec(op.rmatvec(v)), e, eta, GN_KRYLOV,
+                                      np.random.default_rng(self.gn_steps))
+                s = -op.rmatvec(z)
+                As = -(e - res)
             else:
                 op, e = obj.fit_operator(self.nu)
                 e0 = float(np.linalg.norm(e)) if e0 is None else e0
@@ -850,15 +907,15 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         last one inside the bound, and ``info.wanted_move`` says how far the step would have gone.
     dense : bool or None
         Form the particle Hessian (default: when $m p \\le 1000$) and, in the Gauss-Newton phase, the Gram matrix
-        or Jacobian of the fitted values (default: see ``gauss_newton``; False: LSQR on jvp/vjp products).
+        or Jacobian of the fitted values (default: see ``gauss_newton``; False: Krylov solves on jvp/vjp products).
     gauss_newton : bool or None
         The Gauss-Newton phase of a minimum search (on the $n k \\times m p$ Jacobian of the fitted values).
         None (default): when it applies (sample data, square loss, ``reg = 0``), the net is over-parameterised
         (no more fitted values $n k$ than parameters $m p$: the stationary points nearby are then zeros of the
         residuals); each step through the $n k \\times n k$ Gram matrix $A A^\\top$ (accumulated over blocks of
-        particles: memory $(n k)^2$ whatever $m$) when $n k \\le$ :data:`GN_GRAM_LIMIT` (3000), else an LSQR
-        solve on jvp/vjp products; True: also with more fitted values than parameters (the least-squares Gauss-Newton step); False: Newton
-        only.
+        particles: memory $(n k)^2$ whatever $m$) when $n k \\le$ :data:`GN_GRAM_LIMIT` (3000), else a
+        Nystrom-preconditioned CG solve on jvp/vjp products; True: also with more fitted values than parameters
+        (the least-squares Gauss-Newton step); False: Newton only.
     progress : bool or None
         A progress report, one update per Newton step with the residual, loss and displacement; None: only on
         a terminal or in a notebook.
@@ -995,20 +1052,19 @@ def _run(obj: _Objective, target: str, tol: float, max_iter: int, dense: bool, m
 
 
 _FIT_MODES = {"gram": "from the Gram matrix of the fitted values' Jacobian", "formed": "from the formed Jacobian",
-              "lsqr": "by LSQR on jvp/vjp products"}
+              "pcg": "by Nystrom-preconditioned CG on jvp/vjp products", "lsqr": "by LSQR on jvp/vjp products"}
 
 
 def _fit_mode(fit: tuple[int, int], dense: bool | None) -> str:
     """How the Gauss-Newton phase solves its steps, for $(n k, m p)$ = ``fit``: over-parameterised ($n k \\le m p$)
     through the $n k \\times n k$ Gram matrix accumulated over blocks of particles ("gram", any $m$) when
-    $n k \\le$ :data:`GN_GRAM_LIMIT`; otherwise through the formed Jacobian ("formed") when it has at most
-    :data:`GN_LIMIT` entries and $m p \\le$ :data:`GN_GRAM_LIMIT`; else, or with ``dense=False``, by LSQR."""
+    $n k \\le$ :data:`GN_GRAM_LIMIT`, else (or with ``dense=False``) by preconditioned conjugate gradients on it
+    ("pcg"); with more fitted values than parameters through the formed Jacobian ("formed") when it has at most
+    :data:`GN_LIMIT` entries and $m p \\le$ :data:`GN_GRAM_LIMIT`, else (or with ``dense=False``) by LSQR."""
     N, M = fit
-    if dense is False:
-        return "lsqr"
     if N <= M:
-        return "gram" if dense or N <= GN_GRAM_LIMIT else "lsqr"
-    return "formed" if dense or (N * M <= GN_LIMIT and M <= GN_GRAM_LIMIT) else "lsqr"
+        return "gram" if dense or (dense is None and N <= GN_GRAM_LIMIT) else "pcg"
+    return "formed" if dense or (dense is None and N * M <= GN_LIMIT and M <= GN_GRAM_LIMIT) else "lsqr"
 
 
 def _dense_polish(obj: _Objective, y: FloatArray, tol: float, max_iter: int) -> FloatArray:

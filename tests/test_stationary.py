@@ -322,6 +322,29 @@ def test_fit_operator_is_the_formed_jacobian(offset):
     np.testing.assert_allclose(e3, e, atol=1e-15)
 
 
+def test_nystrom_pcg_solves_an_ill_conditioned_gram_system():
+    rng = np.random.default_rng(3)
+    N = 80
+    Q = np.linalg.qr(rng.standard_normal((N, N)))[0]
+    lam = np.logspace(2, -6, N)  # condition number 1e8, decaying like a Jacobian's Gram matrix
+    K = (Q * lam) @ Q.T
+    e = rng.standard_normal(N)
+    exact = Q @ ((Q.T @ e) / lam)
+    z, res = S._nystrom_pcg(lambda v: K @ v, e, 1e-12, 2000, np.random.default_rng(0))
+    assert np.linalg.norm(res) <= 1e-12 * np.linalg.norm(e) * 1.01   # the recursive residual met the tolerance
+    assert np.linalg.norm(e - K @ z) <= 1e-6 * np.linalg.norm(e)     # the true one, to rounding (|K| |z| eps)
+    assert np.linalg.norm(z - exact) <= 1e-6 * np.linalg.norm(exact)
+
+
+def test_forced_gauss_newton_on_a_tall_problem_matrix_free_uses_lsqr():
+    fam = mf.families.tanh(d=2)
+    data, _ = mf.datasets.teacher_student(fam, m_teacher=2, n=30, seed=0)
+    prob = mf.Problem(fam, data)
+    mu = mf.flow(prob, mf.Measure(fam, fam.random_particles(2, seed=3)), steps=200, dt=1.0).measure
+    out, info = mf.stationary(prob, mu, tol=1e-10, gauss_newton=True, dense=False, info=True)
+    assert info.converged and prob.residual(out) <= 1e-10 and "LSQR" in info.method
+
+
 def test_gauss_newton_converges_quadratically_to_an_interpolating_minimum():
     """Over-parameterised (n k = 40 fitted values, m p = 48 parameters) from a flow endpoint: the Hessian at the
     zero-loss minimum is singular (a manifold of minima), Gauss-Newton reaches it alone, quadratically."""
@@ -337,8 +360,8 @@ def test_gauss_newton_converges_quadratically_to_an_interpolating_minimum():
     assert np.all(np.diff(info.losses) < 0)
     L = info.losses
     assert L[-1] <= 1e-6 * L[-2] and L[-2] <= 1e-3 * L[-3]  # the last steps square the loss's scale
-    lsqr, linfo = mf.stationary(prob, mu, tol=1e-12, dense=False, info=True)  # matrix-free: LSQR steps
-    assert linfo.converged and "LSQR" in linfo.method and linfo.products > 0
+    lsqr, linfo = mf.stationary(prob, mu, tol=1e-12, dense=False, info=True)  # matrix-free: preconditioned CG
+    assert linfo.converged and "preconditioned CG" in linfo.method and linfo.products > 0
     assert prob.loss(lsqr) < 1e-20 and linfo.iterations <= 4 * info.iterations  # inexact steps: more of them
     with pytest.warns(RuntimeWarning, match="max-iter"):  # Newton alone: linear convergence to the manifold
         nl, ninfo = mf.stationary(prob, mu, tol=1e-12, gauss_newton=False, max_iter=5 * info.iterations, info=True)
