@@ -684,8 +684,9 @@ class _Solver:
     def fit_phase(self) -> None:
         """Gauss-Newton on the fitted values (square loss, sample data): $s = -A^+ e$, the minimum-norm solution of
         the linearised residuals $e + A s = 0$ (:meth:`_Objective.fit_system` and :func:`_min_norm_step`, or
-        matrix-free :meth:`_Objective.fit_operator` and :func:`_nystrom_pcg` on $A A^\\top z = e$), shortened to a trust radius (at most half of $|y|$;
-        halved on a rejection, never shrunk on a success) and accepted when it lowers $F$ inside the bound.
+        matrix-free :meth:`_Objective.fit_operator` and :func:`_nystrom_pcg` on $A A^\\top z = e$; :meth:`_fit_step`),
+        shortened to a trust radius (at most half of $|y|$; halved on a rejection, never shrunk on a success) and
+        accepted when it lowers $F$ inside the bound.
 
         Where the fitted values can be matched ($A$ of full row rank, $n k < m p$: the over-parameterised case),
         the stationary points nearby are zeros of $e$ and this is Newton's method for an underdetermined system:
@@ -695,7 +696,6 @@ class _Solver:
         generalised Jacobian). A damped step would be slow there: the Hessian eigenvalues along the residuals run
         down to $10^{-10}$ of the largest. Where it cannot ($F$ falls by less than 10 % over 5 steps: a minimum of
         nonzero loss) or no length lowers $F$, the run goes on with the trust-region Newton method."""
-        obj = self.obj
         history = [self.F]
         radius = top = max(0.5 * float(np.linalg.norm(self.y)), 1e-3)  # no step longer than half the point
         n, e0 = self.obj.prob.backend.n, None
@@ -706,35 +706,9 @@ class _Solver:
             if self.iterations >= self.max_iter:
                 self.status = "max-iter"
                 return
-            if self.fit_mode == "gram":  # s = -A^T K^+ e, with A^T z one vjp pass; A s = -K z
-                K, e = obj.fit_gram(self.nu)
-                z = _gram_solve(K, e, self.y.size)
-                s = -obj.fit_operator(self.nu)[0].rmatvec(z)
-                As = -(K @ z)
-                del K
-            elif self.fit_mode == "formed":
-                A, e = obj.fit_system(self.nu)
-                s = _min_norm_step(A, e)
-                As = A @ s
-                del A
-            elif self.fit_mode == "pcg":  # K z = e matrix-free, K v = A (A^T v), Nystrom-preconditioned CG
-                op, e = obj.fit_operator(self.nu)
-                e0 = float(np.linalg.norm(e)) if e0 is None else e0
-                eta = float(np.clip(np.linalg.norm(e) / max(e0, 1e-300), 1e-12, FORCING_MAX))
-                z, res = _nystrom_pcg(lambda v: op.matvec(op.rmatvec(v)), e, eta, GN_KRYLOV,
-                                      np.random.default_rng(self.gn_steps))
-                s = -op.rmatvec(z)
-                As = -(e - res)
-            else:
-                op, e = obj.fit_operator(self.nu)
-                e0 = float(np.linalg.norm(e)) if e0 is None else e0
-                eta = float(np.clip(np.linalg.norm(e) / max(e0, 1e-300), 1e-12, FORCING_MAX))
-                # from 0: the minimum-norm solution; stopped on |e + A s| <= eta |e| (btol), not on |A^T(e + A s)|
-                # (atol: met early where e lies along the small singular values of A, which the step must resolve)
-                s = spla.lsqr(op, -e, atol=1e-14, btol=eta, iter_lim=GN_KRYLOV)[0]
-                As = op.matvec(s)
-            sn = float(np.linalg.norm(s))
-            for fails in range(GN_FAILS):
+            s, As, e, e0 = self._fit_step(e0)
+            sn, accepted = float(np.linalg.norm(s)), False
+            for _ in range(GN_FAILS):
                 self.iterations += 1
                 t = min(1.0, radius / sn) if sn > 0 else 0.0
                 pred = (float(e @ e) - float(np.sum((e + t * As) ** 2))) / (2 * n)
@@ -745,7 +719,7 @@ class _Solver:
                     if cand["rho"] > 0.25 and t < 1:
                         radius = min(4.0 * radius, top)
                     self._accept(*cand["trial"])
-                    self.gn_steps += 1
+                    self.gn_steps, accepted = self.gn_steps + 1, True
                     break
                 if cand["far"]:  # how far the whole Gauss-Newton step goes (toward the zero-loss point)
                     full = self._move(self.y + s, self.nu) if t < 1 else cand["move"]
@@ -753,9 +727,7 @@ class _Solver:
                 radius = 0.5 * t * sn
                 if self.iterations >= self.max_iter or radius <= 1e-15 * max(1.0, float(np.linalg.norm(self.y))):
                     break
-            else:
-                fails = GN_FAILS
-            if fails == GN_FAILS or not cand["ok"]:  # no Gauss-Newton step lowers F: the Newton trust region takes over
+            if not accepted:  # no Gauss-Newton step lowers F: the Newton trust region takes over
                 logger.debug("stationary: no Gauss-Newton step lowers the loss; to Newton")
                 return
             history.append(self.F)
@@ -763,6 +735,30 @@ class _Solver:
             if len(history) > k and history[-1] > factor * history[-1 - k]:
                 logger.debug("stationary: Gauss-Newton converges slowly (a minimum of nonzero loss); to Newton")
                 return
+
+    def _fit_step(self, e0: float | None) -> tuple[FloatArray, FloatArray, FloatArray, float | None]:
+        """The Gauss-Newton step $s = -A^+ e$ at the iterate, $A s$, the residuals $e$ and $|e_0|$ (the first
+        residuals' norm, for the Krylov forcing term), by the phase's ``fit_mode`` (see :func:`_fit_mode`)."""
+        obj, mode = self.obj, self.fit_mode
+        if mode == "gram":  # s = -A^T K^+ e, A^T z one vjp pass; A s = -K z
+            K, e = obj.fit_gram(self.nu)
+            z = _gram_solve(K, e, self.y.size)
+            return -obj.fit_operator(self.nu)[0].rmatvec(z), -(K @ z), e, e0
+        if mode == "formed":
+            A, e = obj.fit_system(self.nu)
+            s = _min_norm_step(A, e)
+            return s, A @ s, e, e0
+        op, e = obj.fit_operator(self.nu)
+        e0 = float(np.linalg.norm(e)) if e0 is None else e0
+        eta = float(np.clip(np.linalg.norm(e) / max(e0, 1e-300), 1e-12, FORCING_MAX))
+        if mode == "pcg":  # K z = e matrix-free, K v = A (A^T v)
+            z, res = _nystrom_pcg(lambda v: op.matvec(op.rmatvec(v)), e, eta, GN_KRYLOV,
+                                  np.random.default_rng(self.gn_steps))
+            return -op.rmatvec(z), -(e - res), e, e0
+        # LSQR from 0: the minimum-norm solution; stopped on |e + A s| <= eta |e| (btol), not on |A^T(e + A s)|
+        # (atol: met early where e lies along the small singular values of A, which the step must resolve)
+        s = spla.lsqr(op, -e, atol=1e-14, btol=eta, iter_lim=GN_KRYLOV)[0]
+        return s, op.matvec(s), e, e0
 
     def _judge(self, s: FloatArray, pred: float, how: str, radius: float, accept: float = 1e-4) -> dict:
         """Evaluate a trust-region trial: its ratio of actual to predicted decrease and whether it is acceptable.
