@@ -73,7 +73,7 @@ GN_LIMIT = 3 * 10**7
 #: the largest Gram matrix of the Jacobian eigendecomposed per Gauss-Newton step ($A A^\top$, $n k \times n k$,
 #: for over-parameterised nets, accumulated over blocks of particles whatever $m$); above it, preconditioned
 #: conjugate gradients on jvp/vjp products
-GN_GRAM_LIMIT = 3000
+GN_GRAM_LIMIT = 5000
 #: the Gauss-Newton phase hands over to Newton when $F$ fell by less than 10% over its last 5 steps (a minimum of
 #: nonzero loss, to which Gauss-Newton converges only linearly)
 GN_SLOW = (5, 0.9)
@@ -909,7 +909,7 @@ def stationary(prob: Problem, mu: Measure, target: str = "minimum", *, tol: floa
         None (default): when it applies (sample data, square loss, ``reg = 0``), the net is over-parameterised
         (no more fitted values $n k$ than parameters $m p$: the stationary points nearby are then zeros of the
         residuals); each step through the $n k \\times n k$ Gram matrix $A A^\\top$ (accumulated over blocks of
-        particles: memory $(n k)^2$ whatever $m$) when $n k \\le$ :data:`GN_GRAM_LIMIT` (3000), else a
+        particles: memory $(n k)^2$ whatever $m$) when $n k \\le$ :data:`GN_GRAM_LIMIT` (5000), else a
         Nystrom-preconditioned CG solve on jvp/vjp products; True: also with more fitted values than parameters
         (the least-squares Gauss-Newton step); False: Newton only.
     progress : bool or None
