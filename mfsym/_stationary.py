@@ -600,6 +600,14 @@ class _Solver:
             return None
         return y, nu, F, g, r, self._move(y, nu)
 
+    def _finished(self) -> bool:
+        """Set ``status`` to "converged" (residual <= tol) or "max-iter" (budget spent) when either holds."""
+        if self.r <= self.tol:
+            self.status = "converged"
+        elif self.iterations >= self.max_iter:
+            self.status = "max-iter"
+        return self.status is not None
+
     def _too_far(self, move: float) -> bool:
         return self.max_move is not None and move > self.max_move
 
@@ -619,11 +627,7 @@ class _Solver:
         fails = 0
         ggn = self.obj.ggn_available
         while self.status is None:
-            if self.r <= self.tol:
-                self.status = "converged"
-                break
-            if self.iterations >= self.max_iter:
-                self.status = "max-iter"
+            if self._finished():
                 break
             matvec, proj = self._operator()
             g = proj(self.g)
@@ -700,11 +704,7 @@ class _Solver:
         radius = top = max(0.5 * float(np.linalg.norm(self.y)), 1e-3)  # no step longer than half the point
         n, e0 = self.obj.prob.backend.n, None
         while self.status is None:
-            if self.r <= self.tol:
-                self.status = "converged"
-                return
-            if self.iterations >= self.max_iter:
-                self.status = "max-iter"
+            if self._finished():
                 return
             s, As, e, e0 = self._fit_step(e0)
             sn, accepted = float(np.linalg.norm(s)), False
@@ -791,11 +791,7 @@ class _Solver:
         cap = self._cap()
         lam = 1e-8
         while self.status is None:
-            if self.r <= self.tol:
-                self.status = "converged"
-                break
-            if self.iterations >= self.max_iter:
-                self.status = "max-iter"
+            if self._finished():
                 break
             matvec, proj = self._operator()
             op = spla.LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=float)
